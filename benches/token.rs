@@ -1,0 +1,63 @@
+//! Cost of the token on the trigger path. `token/hmac_sha256` is the floor: a pre-keyed
+//! HMAC-SHA256 over as many bytes as `open` authenticates. `open / hmac_sha256` is what the
+//! parsing, decoding and checks add on top of the cryptography.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use hmac::{Hmac, Mac};
+use hookgate::receiver::{
+    Claims, DriverConfig, OnResolved, ReceiverId, ScaleAction, ScaleServiceConfig,
+};
+use hookgate::token::KeyRing;
+use sha2::Sha256;
+
+const NOW: u64 = 1_764_324_000;
+
+fn typical() -> Claims {
+    Claims {
+        receiver_id: ReceiverId([0x5a; 16]),
+        project_id: "1a5".into(),
+        issued_at: NOW,
+        expires_at: None,
+        config: DriverConfig::ScaleService(ScaleServiceConfig {
+            service_id: "1s1".into(),
+            action: ScaleAction::Up,
+            amount: 1,
+            min: 1,
+            max: 100,
+            cooldown_seconds: 0,
+            on_resolved: OnResolved::Ignore,
+        }),
+    }
+}
+
+fn token(c: &mut Criterion) {
+    let secret = vec![7u8; 32];
+    let ring = KeyRing::new([("k1", secret.clone())]).expect("ring");
+    let claims = typical();
+    let sealed = ring.seal(&claims).expect("seal");
+    // `open` authenticates everything before the last '.'.
+    let signed_len = sealed.rfind('.').expect("tag separator");
+    let signed = sealed.as_bytes()[..signed_len].to_vec();
+    let keyed = Hmac::<Sha256>::new_from_slice(&secret).expect("any key length");
+
+    let mut g = c.benchmark_group("token");
+    g.bench_function("open", |b| {
+        b.iter(|| ring.open(black_box(sealed.as_bytes()), NOW).expect("opens"))
+    });
+    g.bench_function("seal", |b| {
+        b.iter(|| ring.seal(black_box(&claims)).expect("seals"))
+    });
+    g.bench_function("hmac_sha256", |b| {
+        b.iter(|| {
+            let mut m = keyed.clone();
+            m.update(black_box(&signed));
+            m.finalize().into_bytes()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, token);
+criterion_main!(benches);

@@ -1,0 +1,235 @@
+//! Command line and environment → typed, validated settings. Two layers (ripgrep's way):
+//! clap's raw structs below, then `load_*` functions that turn them into values the rest of
+//! the program can trust. A bad setting is one line naming the setting; `main` exits 64.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::token::KeyRing;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hookgate",
+    version,
+    about = "Receiver hooks for Rancher 1.x: secret trigger URLs that scale services, add hosts, \
+             upgrade on image push or forward a POST"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format: `text` for people, `json` for log pipelines.
+    #[arg(
+        long,
+        env = "HOOKGATE_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the edge service against a Cattle (CATTLE_URL).
+    Serve(ServeArgs),
+    /// Run the Cattle simulator and the edge service in one process, ready to try.
+    Demo(DemoArgs),
+    /// Run the Cattle simulator alone.
+    Sim(SimArgs),
+    /// Print a new signing key line for the key ring.
+    Keygen,
+    /// Verify a token against the key ring and print its claims as JSON.
+    Inspect(InspectArgs),
+}
+
+/// Where the key ring comes from.
+#[derive(Args, Debug, Clone, Default)]
+pub struct KeyArgs {
+    /// Key ring file: one `<key-id> <base64url-secret>` per line; the first key signs.
+    #[arg(long, env = "HOOKGATE_KEYS_FILE")]
+    pub keys_file: Option<PathBuf>,
+    /// The key ring text inline (same format as the file). Prefer the environment variable.
+    #[arg(long, env = "HOOKGATE_KEYS", hide_env_values = true)]
+    pub keys: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct InspectArgs {
+    /// The token, or `-` to read it from standard input (keeps it out of `ps`).
+    pub token: String,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SimArgs {
+    /// Address the simulator listens on.
+    #[arg(long, env = "HOOKGATE_SIM_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// JSON file with the world to start from instead of the default one.
+    #[arg(long, env = "HOOKGATE_SIM_SEED")]
+    pub seed: Option<PathBuf>,
+    /// How long a transitioning state (upgrading, finishing-upgrade, ...) lasts.
+    #[arg(long, env = "HOOKGATE_SIM_TRANSITION_MS", default_value_t = 500)]
+    pub transition_ms: u64,
+}
+
+/// Settings shared by `serve` and `demo`: how the edge service serves.
+#[derive(Args, Debug, Clone)]
+pub struct EdgeArgs {
+    /// Base of the trigger URLs handed out (default: from the request).
+    #[arg(long, env = "HOOKGATE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// PEM certificate chain; with --tls-key, serve HTTPS.
+    #[arg(long, env = "HOOKGATE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "HOOKGATE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Timeout of each Cattle call, in milliseconds.
+    #[arg(long, env = "HOOKGATE_CATTLE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub cattle_timeout_ms: u64,
+    /// How long a receiver's revocation check is cached, in seconds.
+    #[arg(long, env = "HOOKGATE_REVOCATION_TTL_SECS", default_value_t = 30)]
+    pub revocation_ttl_secs: u64,
+    /// How long a service's scale is cached, in milliseconds.
+    #[arg(long, env = "HOOKGATE_SCALE_TTL_MS", default_value_t = 1_000)]
+    pub scale_ttl_ms: u64,
+    /// Largest request body accepted, in bytes (larger: 413).
+    #[arg(long, env = "HOOKGATE_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// Time allowed to receive a request's headers, and its body, in milliseconds.
+    #[arg(long, env = "HOOKGATE_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+    /// Time allowed for a TLS handshake, in milliseconds.
+    #[arg(
+        long,
+        env = "HOOKGATE_TLS_HANDSHAKE_TIMEOUT_MS",
+        default_value_t = 5_000
+    )]
+    pub tls_handshake_timeout_ms: u64,
+    /// Most connections served at once; more wait in the kernel's backlog.
+    #[arg(long, env = "HOOKGATE_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// On SIGTERM, how long in-flight requests may take to finish, in seconds.
+    #[arg(long, env = "HOOKGATE_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HOOKGATE_LISTEN", default_value = "0.0.0.0:8085")]
+    pub listen: SocketAddr,
+    /// Cattle base URL (`.../v1` or `.../v2-beta`).
+    #[arg(long, env = "CATTLE_URL")]
+    pub cattle_url: String,
+    /// Access key of hookgate's service account.
+    #[arg(long, env = "CATTLE_ACCESS_KEY")]
+    pub cattle_access_key: String,
+    /// Secret key of hookgate's service account.
+    #[arg(long, env = "CATTLE_SECRET_KEY", hide_env_values = true)]
+    pub cattle_secret_key: String,
+    #[command(flatten)]
+    pub edge: EdgeArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Address the edge service listens on.
+    #[arg(long, env = "HOOKGATE_LISTEN", default_value = "127.0.0.1:8085")]
+    pub listen: SocketAddr,
+    /// Address the embedded Cattle simulator listens on.
+    #[arg(long, env = "HOOKGATE_SIM_LISTEN", default_value = "127.0.0.1:8080")]
+    pub sim_listen: SocketAddr,
+    #[command(flatten)]
+    pub edge: EdgeArgs,
+}
+
+/// A setting that cannot be used, named for the person who set it.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {problem}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(setting: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            setting,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Loads the key ring from `--keys-file`, else `--keys`/`HOOKGATE_KEYS`. Errors name the
+/// source and line, never a secret.
+pub fn load_keys(k: &KeyArgs) -> Result<KeyRing, ConfigError> {
+    match (&k.keys_file, &k.keys) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            "--keys-file/HOOKGATE_KEYS",
+            "give the key ring once: a file or inline text, not both",
+        )),
+        (Some(path), None) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::new(
+                    "--keys-file",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            KeyRing::parse(&text).map_err(|e| ConfigError::new("--keys-file", e.to_string()))
+        }
+        (None, Some(text)) => {
+            KeyRing::parse(text).map_err(|e| ConfigError::new("HOOKGATE_KEYS", e.to_string()))
+        }
+        (None, None) => Err(ConfigError::new(
+            "--keys-file",
+            "no key ring: set --keys-file/HOOKGATE_KEYS_FILE or HOOKGATE_KEYS \
+             (`hookgate keygen` makes a key line)",
+        )),
+    }
+}
+
+/// Serving limits, validated.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub header_timeout: Duration,
+    pub tls_handshake_timeout: Duration,
+    pub max_connections: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl EdgeArgs {
+    pub fn limits(&self) -> Result<Limits, ConfigError> {
+        positive("--max-body-bytes", self.max_body_bytes as u64)?;
+        positive("--header-timeout-ms", self.header_timeout_ms)?;
+        positive("--tls-handshake-timeout-ms", self.tls_handshake_timeout_ms)?;
+        positive("--max-connections", self.max_connections as u64)?;
+        Ok(Limits {
+            max_body_bytes: self.max_body_bytes,
+            header_timeout: Duration::from_millis(self.header_timeout_ms),
+            tls_handshake_timeout: Duration::from_millis(self.tls_handshake_timeout_ms),
+            max_connections: self.max_connections,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+        })
+    }
+}
+
+fn positive(setting: &'static str, v: u64) -> Result<(), ConfigError> {
+    if v == 0 {
+        return Err(ConfigError::new(setting, "must be greater than 0"));
+    }
+    Ok(())
+}

@@ -1,0 +1,18 @@
+//! hookgate: receiver hooks for Rancher 1.x, as a stateless edge service.
+//!
+//! Module map (ARCHITECTURE.md has the whole picture):
+//! - [`receiver`]: what a receiver is — id, project, driver config. Pure types.
+//! - [`token`]: seals receivers into URL-safe HMAC-SHA256 tokens and opens them. Pure.
+//! - [`config`]: command line and environment → validated settings.
+
+pub mod config;
+pub mod receiver;
+pub mod token;
+
+/// Seconds since the Unix epoch, from the system clock. The only place the wall clock is
+/// read for token expiry, so everything below it can take `now` as an argument.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,355 @@
+//! Sealed receiver tokens and the key ring that seals and opens them (SPEC §3).
+//!
+//! Wire form, all URL-safe: `hg1.<kid>.<payload>.<tag>` where `kid` names the key
+//! (1–16 of `[A-Za-z0-9_-]`), `payload` is the canonical binary claim encoding
+//! ([`codec`]) in unpadded base64url, and `tag` is HMAC-SHA256 over every byte before the
+//! last `.`, in unpadded base64url (43 characters).
+//!
+//! `open` checks, in order: size, shape and alphabet (no allocation), version, key id, the
+//! tag in constant time, and only then decodes the payload. This module is pure: no I/O, no
+//! clock (`now` is an argument), no logging. Keys never appear in `Debug` output.
+
+mod codec;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::receiver::Claims;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The only version this build seals and opens.
+pub const PREFIX: &str = "hg1.";
+/// Tokens longer than this are refused before anything else is looked at.
+pub const MAX_TOKEN_LEN: usize = 4096;
+/// Shortest secret a key may have.
+pub const MIN_KEY_LEN: usize = 32;
+const MAX_KID_LEN: usize = 16;
+const TAG_B64_LEN: usize = 43;
+
+/// Why a token was refused. The variants are classes the HTTP layer maps to statuses; the
+/// token itself is never part of an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("token is longer than {MAX_TOKEN_LEN} bytes")]
+    TooLarge,
+    #[error("token is malformed")]
+    Malformed,
+    #[error("token version is not supported")]
+    UnsupportedVersion,
+    #[error("token key id is not in the key ring")]
+    UnknownKey,
+    #[error("token signature is invalid")]
+    BadSignature,
+    #[error("token payload is invalid")]
+    BadPayload,
+    #[error("token has expired")]
+    Expired,
+}
+
+/// Why `seal` could not produce a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    #[error("claims are invalid: {0}")]
+    InvalidClaims(&'static str),
+    #[error("claims do not fit in a token")]
+    TooLarge,
+}
+
+/// Why a key ring could not be built. Messages name the line, never the secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyRingError {
+    #[error("the key ring is empty")]
+    Empty,
+    #[error("line {line}: expected `<key-id> <base64url-secret>`")]
+    Syntax { line: usize },
+    #[error("line {line}: key id must be 1-{MAX_KID_LEN} characters of A-Z a-z 0-9 _ -")]
+    BadKeyId { line: usize },
+    #[error("line {line}: secret is not unpadded base64url")]
+    BadSecret { line: usize },
+    #[error("line {line}: key `{id}` is {len} bytes; keys need at least {MIN_KEY_LEN}")]
+    WeakKey { line: usize, id: String, len: usize },
+    #[error("line {line}: key id `{id}` appears twice")]
+    DuplicateKeyId { line: usize, id: String },
+}
+
+struct Key {
+    id: String,
+    /// The HMAC with the key already absorbed; cloning it skips re-hashing the key pads on
+    /// every token (two SHA-256 blocks saved on the hot path).
+    mac: HmacSha256,
+}
+
+/// One signing key (the first) and any number of verify-only keys. Removing a key id
+/// revokes every token sealed with it.
+pub struct KeyRing {
+    keys: Vec<Key>,
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<&str> = self.keys.iter().map(|k| k.id.as_str()).collect();
+        f.debug_struct("KeyRing").field("key_ids", &ids).finish()
+    }
+}
+
+fn valid_kid(id: &str) -> bool {
+    (1..=MAX_KID_LEN).contains(&id.len()) && id.bytes().all(is_b64url)
+}
+
+fn is_b64url(b: u8) -> bool {
+    B64URL[usize::from(b)]
+}
+
+/// Branch-free alphabet check: the hot path runs it over every payload byte.
+fn all_b64url(s: &[u8]) -> bool {
+    s.iter().fold(true, |ok, &b| ok & B64URL[usize::from(b)])
+}
+
+/// Strict unpadded base64url (RFC 4648 §5): no padding, no other characters, and the spare
+/// bits of the last character must be zero, so every byte string has exactly one text form.
+/// Writes into `out` (which must hold `s.len() / 4 * 3 + 2` bytes) and returns the length.
+/// Hand-written because it runs twice per trigger and a table lookup per character is all it
+/// needs; the base64 crate (used off the hot path) validates the same way, at several times
+/// the cost here (criterion `token/open`).
+fn decode_b64url(s: &[u8], out: &mut [u8]) -> Option<usize> {
+    let v = |b: u8| u32::from(B64URL_VALUE[usize::from(b)]);
+    let mut bad = 0u32;
+    let mut chunks = s.chunks_exact(4);
+    let mut blocks = out.chunks_exact_mut(3);
+    for (c, o) in (&mut chunks).zip(&mut blocks) {
+        let (a, b, c2, d) = (v(c[0]), v(c[1]), v(c[2]), v(c[3]));
+        bad |= a | b | c2 | d;
+        let n = (a << 18) | (b << 12) | (c2 << 6) | d;
+        o.copy_from_slice(&n.to_be_bytes()[1..]);
+    }
+    let full = s.len() / 4 * 3;
+    if out.len() < full {
+        return None;
+    }
+    let tail = &mut out[full..];
+    let n = match (chunks.remainder(), tail) {
+        ([], _) => 0,
+        (&[a, b], [o0, ..]) => {
+            let (a, b) = (v(a), v(b));
+            bad |= a | b | ((b & 0x0f) << 6);
+            *o0 = ((a << 2) | (b >> 4)) as u8;
+            1
+        }
+        (&[a, b, c], [o0, o1, ..]) => {
+            let (a, b, c) = (v(a), v(b), v(c));
+            bad |= a | b | c | ((c & 0x03) << 6);
+            *o0 = ((a << 2) | (b >> 4)) as u8;
+            *o1 = ((b << 4) | (c >> 2)) as u8;
+            2
+        }
+        _ => return None,
+    };
+    // Valid digits are below 64; invalid ones and non-zero spare bits set bit 6 or 7.
+    (bad & 0xc0 == 0).then_some(full + n)
+}
+
+/// Digit value of each byte in the base64url alphabet; 0xff for everything else.
+static B64URL_VALUE: [u8; 256] = {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 64 {
+        t[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+static B64URL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        i += 1;
+    }
+    t
+};
+
+impl KeyRing {
+    /// Builds a ring from `(id, secret)` pairs; the first signs.
+    pub fn new<I, S>(keys: I) -> Result<Self, KeyRingError>
+    where
+        I: IntoIterator<Item = (S, Vec<u8>)>,
+        S: Into<String>,
+    {
+        let mut ring = KeyRing { keys: Vec::new() };
+        for (i, (id, secret)) in keys.into_iter().enumerate() {
+            ring.push(i + 1, id.into(), &secret)?;
+        }
+        if ring.keys.is_empty() {
+            return Err(KeyRingError::Empty);
+        }
+        Ok(ring)
+    }
+
+    /// Parses the key ring text format: one `<key-id> <base64url-secret>` per line, the
+    /// first key signs; blank lines and lines starting with `#` are ignored.
+    pub fn parse(text: &str) -> Result<Self, KeyRingError> {
+        let mut ring = KeyRing { keys: Vec::new() };
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            let l = raw.trim();
+            if l.is_empty() || l.starts_with('#') {
+                continue;
+            }
+            let mut parts = l.split_whitespace();
+            let (Some(id), Some(secret), None) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(KeyRingError::Syntax { line });
+            };
+            let secret = URL_SAFE_NO_PAD
+                .decode(secret)
+                .map_err(|_| KeyRingError::BadSecret { line })?;
+            ring.push(line, id.to_owned(), &secret)?;
+        }
+        if ring.keys.is_empty() {
+            return Err(KeyRingError::Empty);
+        }
+        Ok(ring)
+    }
+
+    fn push(&mut self, line: usize, id: String, secret: &[u8]) -> Result<(), KeyRingError> {
+        if !valid_kid(&id) {
+            return Err(KeyRingError::BadKeyId { line });
+        }
+        if secret.len() < MIN_KEY_LEN {
+            return Err(KeyRingError::WeakKey {
+                line,
+                id,
+                len: secret.len(),
+            });
+        }
+        if self.keys.iter().any(|k| k.id == id) {
+            return Err(KeyRingError::DuplicateKeyId { line, id });
+        }
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mac = HmacSha256::new_from_slice(secret).map_err(|_| KeyRingError::Syntax { line })?;
+        self.keys.push(Key { id, mac });
+        Ok(())
+    }
+
+    /// A fresh key line for the text format: a random id and 32 random bytes.
+    pub fn generate_line() -> Result<String, getrandom::Error> {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret)?;
+        let mut id = [0u8; 4];
+        getrandom::fill(&mut id)?;
+        let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(format!("k{id} {}", URL_SAFE_NO_PAD.encode(secret)))
+    }
+
+    /// Id of the key that seals new tokens.
+    pub fn signing_key_id(&self) -> &str {
+        // `new` and `parse` never build an empty ring.
+        self.keys.first().map_or("", |k| k.id.as_str())
+    }
+
+    pub fn key_ids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|k| k.id.as_str())
+    }
+
+    fn key(&self, id: &[u8]) -> Option<&Key> {
+        self.keys.iter().find(|k| k.id.as_bytes() == id)
+    }
+
+    /// Seals the claims with the signing key.
+    pub fn seal(&self, claims: &Claims) -> Result<String, SealError> {
+        claims.config.check().map_err(SealError::InvalidClaims)?;
+        if !codec::encodable(claims) {
+            return Err(SealError::TooLarge);
+        }
+        let Some(key) = self.keys.first() else {
+            return Err(SealError::TooLarge);
+        };
+        let mut payload = Vec::with_capacity(128);
+        codec::encode(claims, &mut payload);
+        let mut out = String::with_capacity(PREFIX.len() + key.id.len() + payload.len() * 2 + 48);
+        out.push_str(PREFIX);
+        out.push_str(&key.id);
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
+        let mut mac = key.mac.clone();
+        mac.update(out.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(tag, &mut out);
+        if out.len() > MAX_TOKEN_LEN {
+            return Err(SealError::TooLarge);
+        }
+        Ok(out)
+    }
+
+    /// Verifies and decodes a token. `now` is Unix seconds.
+    pub fn open(&self, token: impl AsRef<[u8]>, now: u64) -> Result<Claims, TokenError> {
+        let t = token.as_ref();
+        if t.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::TooLarge);
+        }
+        let rest = match t.strip_prefix(PREFIX.as_bytes()) {
+            Some(rest) => rest,
+            // `hg<digits>.` with other digits is a version we do not know.
+            None if looks_versioned(t) => return Err(TokenError::UnsupportedVersion),
+            None => return Err(TokenError::Malformed),
+        };
+        // `<kid>.<payload>.<tag>`: the tag has a fixed length, the kid a short one, so the
+        // parts are found without scanning the payload for dots.
+        let Some(split) = rest.len().checked_sub(TAG_B64_LEN + 1) else {
+            return Err(TokenError::Malformed);
+        };
+        let (head, dot_tag) = rest.split_at(split);
+        let Some((b'.', tag)) = dot_tag.split_first() else {
+            return Err(TokenError::Malformed);
+        };
+        let Some(kid_len) = head.iter().take(MAX_KID_LEN + 1).position(|&b| b == b'.') else {
+            return Err(TokenError::Malformed);
+        };
+        let (kid, payload) = (&head[..kid_len], &head[kid_len + 1..]);
+        // The kid is matched against the ring's (valid) ids and the tag is strictly decoded,
+        // so only the payload's alphabet needs a look of its own.
+        if kid.is_empty() || payload.is_empty() || !all_b64url(payload) {
+            return Err(TokenError::Malformed);
+        }
+        let key = self.key(kid).ok_or(TokenError::UnknownKey)?;
+
+        // 43 characters carry 32 bytes and two spare bits.
+        let mut tag_bytes = [0u8; 34];
+        if decode_b64url(tag, &mut tag_bytes) != Some(32) {
+            return Err(TokenError::Malformed);
+        }
+        let signed = &t[..t.len() - TAG_B64_LEN - 1];
+        let mut mac = key.mac.clone();
+        mac.update(signed);
+        // `verify_slice` compares in constant time.
+        mac.verify_slice(&tag_bytes[..32])
+            .map_err(|_| TokenError::BadSignature)?;
+
+        // Authentic from here on: the payload was written by a holder of the key.
+        let mut buf = vec![0u8; payload.len() / 4 * 3 + 2];
+        let n = decode_b64url(payload, &mut buf).ok_or(TokenError::BadPayload)?;
+        let claims = codec::decode(&buf[..n]).map_err(|_| TokenError::BadPayload)?;
+        if claims.expires_at.is_some_and(|exp| now >= exp) {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+}
+
+fn looks_versioned(t: &[u8]) -> bool {
+    let Some(rest) = t.strip_prefix(b"hg") else {
+        return false;
+    };
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    digits > 0 && rest.get(digits) == Some(&b'.')
+}

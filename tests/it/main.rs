@@ -1,0 +1,3 @@
+//! The one integration-test binary: real processes, real HTTP(S), the simulator as Cattle.
+
+mod cli;
