@@ -4,8 +4,13 @@
 //! - [`receiver`]: what a receiver is — id, project, driver config. Pure types.
 //! - [`token`]: seals receivers into URL-safe HMAC-SHA256 tokens and opens them. Pure.
 //! - [`config`]: command line and environment → validated settings.
+//! - [`cattle`]: the Cattle client, the only code that talks upstream.
+//! - [`metrics`]: Prometheus exposition; bounded label sets, no secrets.
+//! - [`sim`]: a Cattle v2-beta simulator (own wire types; never imports the client).
 
+pub mod cattle;
 pub mod config;
+pub mod metrics;
 pub mod receiver;
 pub mod token;
 
@@ -16,3 +21,4 @@ pub fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+pub mod sim;

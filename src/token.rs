@@ -138,13 +138,13 @@ fn decode_b64url(s: &[u8], out: &mut [u8]) -> Option<usize> {
         ([], _) => 0,
         (&[a, b], [o0, ..]) => {
             let (a, b) = (v(a), v(b));
-            bad |= a | b | ((b & 0x0f) << 6);
+            bad |= a | b | (u32::from(b & 0x0f != 0) << 7);
             *o0 = ((a << 2) | (b >> 4)) as u8;
             1
         }
         (&[a, b, c], [o0, o1, ..]) => {
             let (a, b, c) = (v(a), v(b), v(c));
-            bad |= a | b | c | ((c & 0x03) << 6);
+            bad |= a | b | c | (u32::from(c & 0x03 != 0) << 7);
             *o0 = ((a << 2) | (b >> 4)) as u8;
             *o1 = ((b << 4) | (c >> 2)) as u8;
             2

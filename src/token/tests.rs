@@ -357,3 +357,14 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn decoder_refuses_spare_bits() {
+    let mut out = [0u8; 8];
+    // "AU": the second digit carries four spare bits, and 'U' sets one of them.
+    assert_eq!(decode_b64url(b"AU", &mut out), None);
+    assert_eq!(decode_b64url(b"AQ", &mut out), Some(1));
+    assert_eq!(decode_b64url(b"AAB", &mut out), None);
+    assert_eq!(decode_b64url(b"AAE", &mut out), Some(2));
+    assert_eq!(decode_b64url(b"A", &mut out), None);
+}

@@ -1,3 +1,6 @@
 //! The one integration-test binary: real processes, real HTTP(S), the simulator as Cattle.
 
+mod cattle;
 mod cli;
+mod sim;
+mod support;

@@ -1,0 +1,639 @@
+//! The Cattle client: the only code in hookgate that talks upstream.
+//!
+//! A pooled hyper-util client over HTTP or HTTPS (rustls), addressing Cattle v2-beta the way
+//! Rancher's Go client ends up doing (cattle-api.md §1.4): project-scoped collection URLs,
+//! `actions` URLs taken from the resource (an action absent from `actions` fails locally),
+//! pagination followed to the end. Each call carries either hookgate's service account or the
+//! caller's own `Authorization` header. Every call is bounded by the configured timeout, and
+//! every failure is classified so the trigger path can answer 502/503/504 correctly.
+//!
+//! Never logs or returns credentials; errors carry Cattle's code and message only.
+
+pub mod wire;
+
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use wire::{
+    Collection, ErrorBody, GenericObject, Host, HostTemplate, NewExternalHostEvent,
+    NewGenericObject, Service, UpgradeRequest,
+};
+
+/// Largest response body read from Cattle.
+const MAX_RESPONSE: usize = 32 << 20;
+/// Most pages followed in one list (3000 rows at Cattle's default page size is far beyond
+/// anything hookgate lists; the bound keeps a looping `next` from running forever).
+const MAX_PAGES: usize = 1000;
+
+/// Why a Cattle call failed, classified by whose fault it is and whether a retry may help.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CattleError {
+    /// No complete answer within the timeout.
+    #[error("Cattle did not answer within {} ms", .0.as_millis())]
+    Timeout(Duration),
+    /// Could not connect, or the connection broke before an answer.
+    #[error("Cattle is unreachable: {0}")]
+    Unreachable(String),
+    /// Cattle answered 5xx.
+    #[error("Cattle failed with {status} {code}{}", fmt_msg(.message))]
+    Upstream {
+        status: u16,
+        code: String,
+        message: Option<String>,
+    },
+    /// Cattle refused the request (4xx): credentials, access, validation, state.
+    #[error("Cattle refused with {status} {code}{}{}", fmt_field(.field), fmt_msg(.message))]
+    Rejected {
+        status: u16,
+        code: String,
+        message: Option<String>,
+        field: Option<String>,
+    },
+    /// The resource does not offer the action in its current state; nothing was sent.
+    #[error("action {action} is not available on {id}")]
+    ActionNotAvailable { action: String, id: String },
+    /// Cattle's answer could not be read.
+    #[error("Cattle sent an unreadable response: {0}")]
+    Decode(String),
+}
+
+fn fmt_msg(m: &Option<String>) -> String {
+    m.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+}
+
+fn fmt_field(f: &Option<String>) -> String {
+    f.as_deref()
+        .map(|f| format!(" (field {f})"))
+        .unwrap_or_default()
+}
+
+impl CattleError {
+    /// The HTTP status Cattle answered with, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            CattleError::Upstream { status, .. } | CattleError::Rejected { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whose credentials a call carries.
+#[derive(Clone, Copy, Debug)]
+pub enum Auth<'a> {
+    /// hookgate's own service account (`CATTLE_ACCESS_KEY`/`CATTLE_SECRET_KEY`).
+    Service,
+    /// The caller's `Authorization` header, forwarded unchanged.
+    Forward(&'a HeaderValue),
+}
+
+/// Settings for [`Cattle::new`].
+#[derive(Clone)]
+pub struct CattleConfig {
+    /// `CATTLE_URL`: `scheme://host[:port][/prefix]` optionally ending in `/v1` or `/v2-beta`.
+    pub url: String,
+    pub access_key: String,
+    pub secret_key: String,
+    /// Bound on every call, from sending to the last body byte.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Extra trusted CA certificates (PEM), besides the system's.
+    pub extra_roots_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for CattleConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CattleConfig")
+            .field("url", &self.url)
+            .field("access_key", &self.access_key)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A client for one Cattle. Cheap to clone (the pool is shared).
+#[derive(Clone)]
+pub struct Cattle {
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// `scheme://host[:port][/prefix]/v2-beta`, no trailing slash.
+    api: String,
+    service_auth: HeaderValue,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Cattle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cattle")
+            .field("api", &self.api)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Turns `CATTLE_URL` into the v2-beta API root, as Rancher's client normalised it.
+pub fn normalize_url(url: &str) -> Result<String, String> {
+    let uri: Uri = url.parse().map_err(|_| "not a URL".to_owned())?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => return Err("scheme must be http or https".into()),
+    }
+    let authority = uri.authority().ok_or("no host")?;
+    if uri.query().is_some() {
+        return Err("must not have a query".into());
+    }
+    let path = uri.path().trim_end_matches('/');
+    let prefix = path
+        .strip_suffix("/v2-beta")
+        .or_else(|| path.strip_suffix("/v1"))
+        .unwrap_or(path);
+    Ok(format!(
+        "{}://{authority}{prefix}/v2-beta",
+        uri.scheme_str().unwrap_or("http")
+    ))
+}
+
+fn seg(s: &str) -> impl std::fmt::Display + '_ {
+    utf8_percent_encode(s, NON_ALPHANUMERIC)
+}
+
+impl Cattle {
+    pub fn new(cfg: &CattleConfig) -> Result<Self, String> {
+        let api = normalize_url(&cfg.url)?;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
+        if let Some(pem) = &cfg.extra_roots_pem {
+            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                let cert = cert.map_err(|e| format!("CA certificates: {e}"))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("CA certificates: {e}"))?;
+            }
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(cfg.connect_timeout));
+        http.set_nodelay(true);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        let basic = STANDARD.encode(format!("{}:{}", cfg.access_key, cfg.secret_key));
+        let mut service_auth = HeaderValue::from_str(&format!("Basic {basic}"))
+            .map_err(|_| "access key or secret key has characters a header cannot carry")?;
+        service_auth.set_sensitive(true);
+        Ok(Self {
+            http: client,
+            api,
+            service_auth,
+            timeout: cfg.timeout,
+        })
+    }
+
+    /// The v2-beta root this client talks to.
+    pub fn api_root(&self) -> &str {
+        &self.api
+    }
+
+    fn collection_url(&self, project: &str, collection: &str) -> String {
+        format!("{}/projects/{}/{collection}", self.api, seg(project))
+    }
+
+    fn resource_url(&self, project: &str, collection: &str, id: &str) -> String {
+        format!("{}/{}", self.collection_url(project, collection), seg(id))
+    }
+
+    /// One HTTP exchange, bounded by the timeout. Returns status and body.
+    async fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        auth: Auth<'_>,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, Bytes), CattleError> {
+        let authz = match auth {
+            Auth::Service => &self.service_auth,
+            Auth::Forward(h) => h,
+        };
+        let mut req = Request::builder()
+            .method(method)
+            .uri(url)
+            .header(header::ACCEPT, "application/json")
+            .header(header::AUTHORIZATION, authz.clone())
+            // Errors as JSON, never a browser challenge.
+            .header("x-api-no-challenge", "true");
+        if body.is_some() {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| CattleError::Unreachable(format!("bad request URL: {e}")))?;
+        let started = Instant::now();
+        let work = async {
+            let resp = self.http.request(req).await.map_err(|e| {
+                let what = if e.is_connect() {
+                    "connect failed"
+                } else {
+                    "connection lost"
+                };
+                CattleError::Unreachable(format!("{what}: {}", error_chain(&e)))
+            })?;
+            let status = resp.status();
+            let body = Limited::new(resp.into_body(), MAX_RESPONSE)
+                .collect()
+                .await
+                .map_err(|e| CattleError::Unreachable(format!("reading the answer: {e}")))?
+                .to_bytes();
+            Ok((status, body))
+        };
+        let result = match tokio::time::timeout(self.timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(CattleError::Timeout(self.timeout)),
+        };
+        let class = match &result {
+            Ok((s, _)) if s.is_success() => "2xx",
+            Ok((s, _)) if s.is_client_error() => "4xx",
+            Ok((s, _)) if s.is_server_error() => "5xx",
+            Ok(_) => "other",
+            Err(CattleError::Timeout(_)) => "timeout",
+            Err(_) => "error",
+        };
+        crate::metrics::observe_cattle_call(started.elapsed(), class);
+        result
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: &str,
+        auth: Auth<'_>,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, CattleError> {
+        let (status, bytes) = self.exchange(method, url, auth, body).await?;
+        if !status.is_success() {
+            return Err(error_from(status, &bytes));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| CattleError::Decode(e.to_string()))
+    }
+
+    /// GET by id; `None` when Cattle answers 404 (as the Go client's `ById` did).
+    async fn get_opt<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        auth: Auth<'_>,
+    ) -> Result<Option<T>, CattleError> {
+        match self.call(Method::GET, url, auth, None).await {
+            Ok(v) => Ok(Some(v)),
+            Err(CattleError::Rejected { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Lists a collection with filters, following `pagination.next` to the end.
+    async fn list_all<T: DeserializeOwned>(
+        &self,
+        project: &str,
+        collection: &str,
+        filters: &[(&str, &str)],
+        auth: Auth<'_>,
+    ) -> Result<Vec<T>, CattleError> {
+        let mut url = self.collection_url(project, collection);
+        if !filters.is_empty() {
+            let q = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(filters)
+                .finish();
+            url = format!("{url}?{q}");
+        }
+        let mut out = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let page: Collection<T> = self.call(Method::GET, &url, auth, None).await?;
+            out.extend(page.data);
+            match page.pagination {
+                Some(p) if p.partial == Some(true) => match p.next {
+                    Some(next) => url = next,
+                    None => break,
+                },
+                _ => return Ok(out),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn action<T: DeserializeOwned>(
+        &self,
+        actions: &std::collections::HashMap<String, String>,
+        id: &str,
+        name: &str,
+        auth: Auth<'_>,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, CattleError> {
+        let Some(url) = actions.get(name) else {
+            return Err(CattleError::ActionNotAvailable {
+                action: name.into(),
+                id: id.into(),
+            });
+        };
+        self.call(
+            Method::POST,
+            url,
+            auth,
+            Some(body.unwrap_or_else(|| b"{}".to_vec())),
+        )
+        .await
+    }
+
+    // ---- services ----
+
+    pub async fn get_service(
+        &self,
+        auth: Auth<'_>,
+        project: &str,
+        id: &str,
+    ) -> Result<Option<Service>, CattleError> {
+        self.get_opt(&self.resource_url(project, "services", id), auth)
+            .await
+    }
+
+    pub async fn list_services(
+        &self,
+        auth: Auth<'_>,
+        project: &str,
+        filters: &[(&str, &str)],
+    ) -> Result<Vec<Service>, CattleError> {
+        self.list_all(project, "services", filters, auth).await
+    }
+
+    /// PUT `{"scale": n}`; Cattle answers with the updated service.
+    pub async fn set_scale(
+        &self,
+        auth: Auth<'_>,
+        project: &str,
+        id: &str,
+        scale: i64,
+    ) -> Result<Service, CattleError> {
+        let body = serde_json::to_vec(&serde_json::json!({ "scale": scale }))
+            .map_err(|e| CattleError::Decode(e.to_string()))?;
+        self.call(
+            Method::PUT,
+            &self.resource_url(project, "services", id),
+            auth,
+            Some(body),
+        )
+        .await
+    }
+
+    pub async fn upgrade_service(
+        &self,
+        auth: Auth<'_>,
+        service: &Service,
+        req: &UpgradeRequest,
+    ) -> Result<Service, CattleError> {
+        let body = serde_json::to_vec(req).map_err(|e| CattleError::Decode(e.to_string()))?;
+        self.action(&service.actions, &service.id, "upgrade", auth, Some(body))
+            .await
+    }
+
+    pub async fn finish_upgrade(
+        &self,
+        auth: Auth<'_>,
+        service: &Service,
+    ) -> Result<Service, CattleError> {
+        self.action(&service.actions, &service.id, "finishupgrade", auth, None)
+            .await
+    }
+
+    // ---- generic objects ----
+
+    pub async fn create_generic_object(
+        &self,
+        auth: Auth<'_>,
+        project: &str,
+        obj: &NewGenericObject<'_>,
+    ) -> Result<GenericObject, CattleError> {
+        let body = serde_json::to_vec(obj).map_err(|e| CattleError::Decode(e.to_string()))?;
+        self.call(
+            Method::POST,
+            &self.collection_url(project, "genericobjects"),
+            auth,
+            Some(body),
+        )
+        .await
+    }
+
+    pub async fn list_generic_objects(
+        &self,
+        auth: Auth<'_>,
+        project: &str,
+        filters: &[(&str, &str)],
+    ) -> Result<Vec<GenericObject>, CattleError> {
+        self.list_all(project, "genericobjects", filters, auth)
+            .await
+    }
+
+    pub async fn get_generic_object(
+        &self,
+        auth: Auth<'_>,
+        project: &str,
+        id: &str,
+    ) -> Result<Option<GenericObject>, CattleError> {
+        self.get_opt(&self.resource_url(project, "genericobjects", id), auth)
+            .await
+    }
+
+    pub async fn delete_generic_object(
+        &self,
+        auth: Auth<'_>,
+        project: &str,
+        id: &str,
+    ) -> Result<(), CattleError> {
+        let url = self.resource_url(project, "genericobjects", id);
+        let (status, bytes) = self.exchange(Method::DELETE, &url, auth, None).await?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(error_from(status, &bytes))
+        }
+    }
+
+    // ---- hosts ----
+
+    pub async fn list_hosts(
+        &self,
+        auth: Auth<'_>,
+        project: &str,
+        filters: &[(&str, &str)],
+    ) -> Result<Vec<Host>, CattleError> {
+        self.list_all(project, "hosts", filters, auth).await
+    }
+
+    /// Creates a host from a raw body (Rancher cloned a whole host object this way).
+    pub async fn create_host(
+        &self,
+        auth: Auth<'_>,
+        project: &str,
+        body: &Value,
+    ) -> Result<Host, CattleError> {
+        let body = serde_json::to_vec(body).map_err(|e| CattleError::Decode(e.to_string()))?;
+        self.call(
+            Method::POST,
+            &self.collection_url(project, "hosts"),
+            auth,
+            Some(body),
+        )
+        .await
+    }
+
+    /// A host exactly as Cattle returns it.
+    pub async fn get_host_raw(
+        &self,
+        auth: Auth<'_>,
+        project: &str,
+        id: &str,
+    ) -> Result<Option<Value>, CattleError> {
+        self.get_opt(&self.resource_url(project, "hosts", id), auth)
+            .await
+    }
+
+    pub async fn get_host_template(
+        &self,
+        auth: Auth<'_>,
+        project: &str,
+        id: &str,
+    ) -> Result<Option<HostTemplate>, CattleError> {
+        self.get_opt(&self.resource_url(project, "hosttemplates", id), auth)
+            .await
+    }
+
+    pub async fn create_external_host_event(
+        &self,
+        auth: Auth<'_>,
+        project: &str,
+        ev: &NewExternalHostEvent<'_>,
+    ) -> Result<Value, CattleError> {
+        let body = serde_json::to_vec(ev).map_err(|e| CattleError::Decode(e.to_string()))?;
+        self.call(
+            Method::POST,
+            &self.collection_url(project, "externalhostevents"),
+            auth,
+            Some(body),
+        )
+        .await
+    }
+
+    // ---- access ----
+
+    /// Whether these credentials reach the project: `Ok` or Cattle's 401/403/404 as
+    /// `Rejected`.
+    pub async fn check_project(&self, auth: Auth<'_>, project: &str) -> Result<(), CattleError> {
+        let url = format!("{}/projects/{}", self.api, seg(project));
+        self.call::<Value>(Method::GET, &url, auth, None)
+            .await
+            .map(drop)
+    }
+}
+
+/// Cattle's error envelope → a classified error (4xx refused, 5xx upstream failure).
+fn error_from(status: StatusCode, body: &[u8]) -> CattleError {
+    let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
+    let code = parsed
+        .as_ref()
+        .and_then(|b| b.code.clone())
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("Error").to_owned());
+    let message = parsed
+        .as_ref()
+        .and_then(|b| b.message.clone().or_else(|| b.detail.clone()));
+    if status.is_server_error() {
+        CattleError::Upstream {
+            status: status.as_u16(),
+            code,
+            message,
+        }
+    } else {
+        CattleError::Rejected {
+            status: status.as_u16(),
+            code,
+            message,
+            field: parsed.and_then(|b| b.field_name),
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cattle_urls_normalise_like_rancher() {
+        let cases = [
+            ("http://rancher:8080", "http://rancher:8080/v2-beta"),
+            ("http://rancher:8080/", "http://rancher:8080/v2-beta"),
+            ("http://localhost:8080/v1", "http://localhost:8080/v2-beta"),
+            ("https://r.example/v2-beta/", "https://r.example/v2-beta"),
+            (
+                "https://r.example/rancher/v1",
+                "https://r.example/rancher/v2-beta",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize_url(input).as_deref(), Ok(want), "{input}");
+        }
+        for bad in ["rancher:8080", "ftp://x/v1", "http://x/v1?a=b", ""] {
+            assert!(normalize_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn error_envelopes_are_classified() {
+        let e = error_from(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            br#"{"type":"error","status":422,"code":"MinLimitExceeded","message":null,"fieldName":"scale"}"#,
+        );
+        assert!(
+            matches!(e, CattleError::Rejected { status: 422, ref code, field: Some(ref f), .. } if code == "MinLimitExceeded" && f == "scale")
+        );
+        let e = error_from(StatusCode::SERVICE_UNAVAILABLE, b"<html>busy</html>");
+        assert!(
+            matches!(e, CattleError::Upstream { status: 503, ref code, .. } if code == "Service Unavailable")
+        );
+    }
+
+    #[test]
+    fn path_segments_cannot_escape() {
+        assert_eq!(seg("1a5/../x").to_string(), "1a5%2F%2E%2E%2Fx");
+    }
+}

@@ -1,0 +1,105 @@
+//! Prometheus exposition (SPEC §7): triggers by driver and outcome, Cattle call latency,
+//! cache hits and misses. Label values come from closed sets (driver names, outcome names,
+//! status classes, cache names), so cardinality is bounded; no label ever holds an id, a URL
+//! or a token.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TriggerLabels {
+    driver: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    cache: &'static str,
+    result: &'static str,
+}
+
+struct Metrics {
+    registry: Registry,
+    triggers: Family<TriggerLabels, Counter>,
+    cattle_calls: Family<CallLabels, Histogram>,
+    cache: Family<CacheLabels, Counter>,
+}
+
+/// The process's metrics. A process-wide registry is the one global hookgate keeps: metrics
+/// describe the process, and every component (client, caches, trigger path) reports to it.
+fn metrics() -> &'static Arc<Metrics> {
+    static M: OnceLock<Arc<Metrics>> = OnceLock::new();
+    M.get_or_init(|| {
+        let mut registry = Registry::with_prefix("hookgate");
+        let triggers = Family::<TriggerLabels, Counter>::default();
+        registry.register(
+            "triggers",
+            "Trigger requests by driver and outcome",
+            triggers.clone(),
+        );
+        let cattle_calls = Family::<CallLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        registry.register(
+            "cattle_call_duration_seconds",
+            "Duration of calls to Cattle by result (2xx, 4xx, 5xx, timeout, error)",
+            cattle_calls.clone(),
+        );
+        let cache = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "cache_lookups",
+            "Cache look-ups by cache and result",
+            cache.clone(),
+        );
+        Arc::new(Metrics {
+            registry,
+            triggers,
+            cattle_calls,
+            cache,
+        })
+    })
+}
+
+/// Counts one trigger. `driver` and `outcome` must come from closed sets of names.
+pub fn count_trigger(driver: &'static str, outcome: &'static str) {
+    metrics()
+        .triggers
+        .get_or_create(&TriggerLabels { driver, outcome })
+        .inc();
+}
+
+/// Records one Cattle call: its duration and how it ended (`2xx`, `4xx`, `5xx`, `other`,
+/// `timeout`, `error`).
+pub fn observe_cattle_call(elapsed: Duration, result: &'static str) {
+    metrics()
+        .cattle_calls
+        .get_or_create(&CallLabels { result })
+        .observe(elapsed.as_secs_f64());
+}
+
+pub fn count_cache(cache: &'static str, hit: bool) {
+    let result = if hit { "hit" } else { "miss" };
+    metrics()
+        .cache
+        .get_or_create(&CacheLabels { cache, result })
+        .inc();
+}
+
+/// The text exposition format.
+pub fn render() -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &metrics().registry);
+    out
+}

@@ -1,0 +1,209 @@
+//! Shared helpers: an in-process simulator (plain or TLS), and a raw HTTP helper that
+//! speaks to it with literal JSON — no hookgate client types.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use hookgate::sim::Sim;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub struct SimHandle {
+    #[allow(dead_code)] // read by the TLS and trigger tests
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    _stop: oneshot::Sender<()>,
+}
+
+impl SimHandle {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+/// Starts a simulator with the default world on an ephemeral port.
+pub async fn start_sim(transition: Duration) -> SimHandle {
+    start_sim_with(Sim::with_default_world(transition)).await
+}
+
+pub async fn start_sim_with(sim: Sim) -> SimHandle {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(hookgate::sim::serve(listener, Arc::new(sim), async {
+        let _ = rx.await;
+    }));
+    SimHandle {
+        addr,
+        base: format!("http://{addr}"),
+        _stop: tx,
+    }
+}
+
+pub const SERVICE: (&str, &str) = ("service", "service-secret");
+pub const ALICE: (&str, &str) = ("alice", "alice-secret");
+pub const BOB: (&str, &str) = ("bob", "bob-secret");
+
+pub fn basic((user, pass): (&str, &str)) -> String {
+    let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+    format!("Basic {b}")
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// One HTTP request with optional Basic credentials, extra headers and a literal body.
+pub async fn http(
+    method: Method,
+    url: &str,
+    creds: Option<(&str, &str)>,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Reply {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut req = Request::builder().method(method).uri(url);
+    if let Some(c) = creds {
+        req = req.header("authorization", basic(c));
+    }
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req
+        .body(Full::new(Bytes::from(body.unwrap_or("").to_owned())))
+        .expect("request");
+    let resp = client.request(req).await.expect("response");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub async fn get(url: &str, creds: (&str, &str)) -> Reply {
+    http(Method::GET, url, Some(creds), &[], None).await
+}
+
+/// Polls `url` until `pred` holds for its JSON, up to `limit`. Returns the last JSON.
+pub async fn wait_for(
+    url: &str,
+    creds: (&str, &str),
+    limit: Duration,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let v = get(url, creds).await.json();
+        if pred(&v) || tokio::time::Instant::now() >= deadline {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A test CA and a server certificate for 127.0.0.1 and localhost, all PEM.
+pub struct TestPki {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+pub fn test_pki(common_name: &str) -> TestPki {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "hookgate test CA");
+    let ca_key = KeyPair::generate().expect("ca key");
+    let ca = ca_params.self_signed(&ca_key).expect("ca cert");
+    let mut leaf_params =
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("leaf params");
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    let leaf_key = KeyPair::generate().expect("leaf key");
+    let leaf = leaf_params
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .expect("leaf cert");
+    TestPki {
+        ca_pem: ca.pem(),
+        cert_pem: leaf.pem(),
+        key_pem: leaf_key.serialize_pem(),
+    }
+}
+
+/// The simulator behind TLS (HTTP/1.1), for the client's HTTPS path.
+pub async fn start_tls_sim(pki: &TestPki) -> SimHandle {
+    use hyper_util::rt::TokioIo;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut pki.cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .expect("certs");
+    let key = rustls_pemfile::private_key(&mut pki.key_pem.as_bytes())
+        .expect("key pem")
+        .expect("a key");
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let sim = Arc::new(Sim::with_default_world(Duration::ZERO));
+    let (tx, mut rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        loop {
+            let stream = tokio::select! {
+                a = listener.accept() => match a { Ok((s, _)) => s, Err(_) => continue },
+                _ = &mut rx => return,
+            };
+            let (acceptor, sim) = (acceptor.clone(), sim.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let svc = hyper::service::service_fn(move |req| {
+                    let sim = sim.clone();
+                    async move { sim.handle(req).await }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    SimHandle {
+        addr,
+        base: format!("https://{addr}"),
+        _stop: tx,
+    }
+}
