@@ -546,6 +546,13 @@ impl Cattle {
 
     // ---- access ----
 
+    /// Whether Cattle answers these credentials at the API root (readiness).
+    pub async fn check_root(&self, auth: Auth<'_>) -> Result<(), CattleError> {
+        self.call::<Value>(Method::GET, &self.api, auth, None)
+            .await
+            .map(drop)
+    }
+
     /// Whether these credentials reach the project: `Ok` or Cattle's 401/403/404 as
     /// `Rejected`.
     pub async fn check_project(&self, auth: Auth<'_>, project: &str) -> Result<(), CattleError> {

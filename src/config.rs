@@ -140,6 +140,9 @@ pub struct ServeArgs {
     /// Secret key of hookgate's service account.
     #[arg(long, env = "CATTLE_SECRET_KEY", hide_env_values = true)]
     pub cattle_secret_key: String,
+    /// Extra CA certificates (PEM) to trust for an HTTPS CATTLE_URL, besides the system's.
+    #[arg(long, env = "CATTLE_CA_FILE")]
+    pub cattle_ca_file: Option<PathBuf>,
     #[command(flatten)]
     pub edge: EdgeArgs,
 }

@@ -8,10 +8,15 @@
 //! - [`metrics`]: Prometheus exposition; bounded label sets, no secrets.
 //! - [`sim`]: a Cattle v2-beta simulator (own wire types; never imports the client).
 
+pub mod app;
 pub mod cattle;
 pub mod config;
+pub mod drivers;
+pub mod error;
 pub mod metrics;
+pub mod policy;
 pub mod receiver;
+pub mod router;
 pub mod token;
 
 /// Seconds since the Unix epoch, from the system clock. The only place the wall clock is
@@ -21,4 +26,8 @@ pub fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+pub mod server;
 pub mod sim;
+pub mod time;
+pub mod tls;
+pub mod trigger;

@@ -2,10 +2,17 @@
 //! is worth testing on its own; everything it calls lives in the library.
 
 use std::io::Read as _;
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser as _;
-use hookgate::config::{self, Cli, Command, ConfigError};
+use hookgate::app::{App, Settings};
+use hookgate::cattle::{Cattle, CattleConfig};
+use hookgate::config::{self, Cli, Command, ConfigError, DemoArgs, EdgeArgs, Limits};
+use hookgate::tls::CertStore;
+use hookgate::token::KeyRing;
 
 /// sysexits' EX_USAGE / EX_CONFIG family: a setting was wrong.
 const EXIT_CONFIG: u8 = 64;
@@ -102,9 +109,40 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 Ok::<_, Failure>(ExitCode::SUCCESS)
             })
         }
-        Command::Serve(_) | Command::Demo(_) => Err(Failure::Other(anyhow::anyhow!(
-            "this command is not built yet"
-        ))),
+        Command::Serve(args) => {
+            init_tracing(cli.log_format);
+            let keys = config::load_keys(&args.edge.keys)?;
+            let extra_roots_pem = match &args.cattle_ca_file {
+                Some(p) => Some(std::fs::read(p).map_err(|e| {
+                    ConfigError::new(
+                        "--cattle-ca-file",
+                        format!("cannot read {}: {e}", p.display()),
+                    )
+                })?),
+                None => None,
+            };
+            let edge = Edge::prepare(
+                &args.edge,
+                keys,
+                CattleConfig {
+                    url: args.cattle_url.clone(),
+                    access_key: args.cattle_access_key.clone(),
+                    secret_key: args.cattle_secret_key.clone(),
+                    timeout: Duration::from_millis(args.edge.cattle_timeout_ms),
+                    connect_timeout: Duration::from_millis(args.edge.cattle_timeout_ms.min(5_000)),
+                    extra_roots_pem,
+                },
+            )?;
+            runtime()?.block_on(async move {
+                let listener = bind(args.listen).await?;
+                edge.run(listener, shutdown_signal()).await;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Command::Demo(args) => {
+            init_tracing(cli.log_format);
+            runtime()?.block_on(demo(args))
+        }
     }
 }
 
@@ -148,4 +186,210 @@ async fn shutdown_signal() {
         () = term => {}
     }
     tracing::info!("shutdown signal received");
+}
+
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, Failure> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Failure::Config(ConfigError::new("--listen", format!("{addr}: {e}"))))
+}
+
+/// The edge service, configured and ready to serve.
+struct Edge {
+    app: App,
+    limits: Limits,
+    tls: Option<Arc<CertStore>>,
+}
+
+impl Edge {
+    fn prepare(args: &EdgeArgs, keys: KeyRing, cattle: CattleConfig) -> Result<Self, Failure> {
+        let limits = args.limits()?;
+        let client = Cattle::new(&cattle).map_err(|e| ConfigError::new("--cattle-url", e))?;
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => {
+                Some(CertStore::load(cert, key).map_err(|e| ConfigError::new("--tls-cert", e))?)
+            }
+            _ => None,
+        };
+        if let Some(url) = &args.public_url {
+            hookgate::cattle::normalize_url(url)
+                .map_err(|e| ConfigError::new("--public-url", e))?;
+        }
+        let settings = Settings {
+            public_url: args.public_url.clone(),
+            revocation_ttl: Duration::from_secs(args.revocation_ttl_secs.max(1)),
+            scale_ttl: Duration::from_millis(args.scale_ttl_ms.max(1)),
+            limits: limits.clone(),
+        };
+        Ok(Edge {
+            app: App::new(keys, client, settings),
+            limits,
+            tls,
+        })
+    }
+
+    async fn run(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        let addr = listener
+            .local_addr()
+            .map_or_else(|_| "?".into(), |a| a.to_string());
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let tls_config = match &self.tls {
+            Some(store) => match store.server_config() {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::error!(error = %e, "tls configuration failed");
+                    return;
+                }
+            },
+            None => None,
+        };
+        if let Some(store) = self.tls.clone() {
+            tokio::spawn(reload_on_sighup(store));
+        }
+        tracing::info!(
+            listen = %addr,
+            scheme,
+            cattle = %self.app.cattle.api_root(),
+            signing_key = self.app.keys.signing_key_id(),
+            keys = self.app.keys.key_ids().count(),
+            "hookgate serving: trigger {scheme}://{addr}/v1-webhooks/endpoint?token=..., \
+             health /healthz, readiness /readyz, metrics /metrics"
+        );
+        hookgate::server::run(listener, tls_config, self.app, self.limits, shutdown).await;
+        tracing::info!("hookgate stopped");
+    }
+}
+
+/// SIGHUP reloads the certificate; a bad pair is logged and the old one keeps serving.
+async fn reload_on_sighup(store: Arc<CertStore>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match store.reload() {
+                Ok(()) => tracing::info!("tls certificate reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "tls certificate reload failed; keeping the old one")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = store;
+}
+
+/// `hookgate demo`: the simulator with the default world and the edge service against it.
+async fn demo(args: DemoArgs) -> Result<ExitCode, Failure> {
+    let (keys, key_note) = match (&args.edge.keys.keys_file, &args.edge.keys.keys) {
+        (None, None) => {
+            let line =
+                KeyRing::generate_line().map_err(|e| anyhow::anyhow!("no random source: {e}"))?;
+            let ring = KeyRing::parse(&line).map_err(|e| anyhow::anyhow!("{e}"))?;
+            (ring, "a fresh key made for this run (tokens die with it)")
+        }
+        _ => (
+            config::load_keys(&args.edge.keys)?,
+            "the configured key ring",
+        ),
+    };
+    let sim_listener = tokio::net::TcpListener::bind(args.sim_listen)
+        .await
+        .map_err(|e| ConfigError::new("--sim-listen", format!("{}: {e}", args.sim_listen)))?;
+    let sim_addr = sim_listener.local_addr().map_err(anyhow::Error::from)?;
+    let sim = Arc::new(hookgate::sim::Sim::with_default_world(
+        Duration::from_millis(500),
+    ));
+    let (stop_sim, sim_stopped) = tokio::sync::oneshot::channel::<()>();
+    let sim_task = tokio::spawn(hookgate::sim::serve(sim_listener, sim, async {
+        let _ = sim_stopped.await;
+    }));
+    let edge = Edge::prepare(
+        &args.edge,
+        keys,
+        CattleConfig {
+            url: format!("http://{sim_addr}/v1"),
+            access_key: "service".into(),
+            secret_key: "service-secret".into(),
+            timeout: Duration::from_millis(args.edge.cattle_timeout_ms),
+            connect_timeout: Duration::from_secs(2),
+            extra_roots_pem: None,
+        },
+    )?;
+    let listener = bind(args.listen).await?;
+    let addr = listener.local_addr().map_err(anyhow::Error::from)?;
+    let scheme = if edge.tls.is_some() { "https" } else { "http" };
+    let base = args
+        .edge
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
+
+    // Until the management API mints receivers, the demo mints one for service 1s1 itself:
+    // the receiver record in Cattle, and its token.
+    let token = demo_receiver(&edge.app).await?;
+    println!(
+        "\nhookgate demo\n\
+         \n  Cattle simulator  http://{sim_addr}/v2-beta   (default world; keys: service/service-secret,\
+         \n                    alice/alice-secret for project 1a5, bob/bob-secret for 1a7)\
+         \n  hookgate          {base}   (signing with {key_note})\
+         \n\
+         \n  A receiver that scales service 1s1 (\"web\", scale 2) up by 1, max 10. Fire it:\
+         \n\
+         \n    curl -X POST '{base}/v1-webhooks/endpoint?token={token}'\
+         \n\
+         \n  and watch the scale:\
+         \n\
+         \n    curl -s -u service:service-secret http://{sim_addr}/v2-beta/projects/1a5/services/1s1 | grep -o '\"scale\":[0-9]*'\
+         \n\
+         \n  Ctrl-C stops both.\n"
+    );
+    edge.run(listener, shutdown_signal()).await;
+    let _ = stop_sim.send(());
+    let _ = sim_task.await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn demo_receiver(app: &App) -> Result<String, Failure> {
+    use hookgate::receiver::{
+        Claims, DriverConfig, OnResolved, ReceiverId, ScaleAction, ScaleServiceConfig,
+    };
+    let claims = Claims {
+        receiver_id: ReceiverId::random().map_err(|e| anyhow::anyhow!("no random source: {e}"))?,
+        project_id: "1a5".into(),
+        issued_at: hookgate::unix_now(),
+        expires_at: None,
+        config: DriverConfig::ScaleService(ScaleServiceConfig {
+            service_id: "1s1".into(),
+            action: ScaleAction::Up,
+            amount: 1,
+            min: 1,
+            max: 10,
+            cooldown_seconds: 0,
+            on_resolved: OnResolved::Ignore,
+        }),
+    };
+    let token = app.keys.seal(&claims).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rid = claims.receiver_id.to_string();
+    let data = serde_json::json!({"driver": "scaleService", "url": "", "config": claims.view().scale_service_config});
+    app.cattle
+        .create_generic_object(
+            hookgate::cattle::Auth::Service,
+            "1a5",
+            &hookgate::cattle::wire::NewGenericObject {
+                name: "demo-scale-web-up",
+                key: &rid,
+                kind: "webhookReceiver",
+                resource_data: &data,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the demo receiver: {e}"))?;
+    Ok(token)
 }

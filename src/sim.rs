@@ -8,7 +8,6 @@
 
 mod schema;
 mod store;
-mod time;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::schema::{self, Kind, TypeInfo, SERVICE_KINDS};
-use super::time;
+use crate::time;
 
 /// A Cattle error response: status, code, and what is at fault.
 #[derive(Debug, Clone, PartialEq)]

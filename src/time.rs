@@ -1,4 +1,4 @@
-//! Cattle's date format, `yyyy-MM-ddTHH:mm:ssZ` in UTC, without a date crate: the civil
+//! Dates in Cattle's format, `yyyy-MM-ddTHH:mm:ssZ` in UTC, without a date crate: the civil
 //! calendar conversions below are Howard Hinnant's well-known algorithms.
 
 pub fn now_iso() -> String {

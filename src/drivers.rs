@@ -1,0 +1,133 @@
+//! The drivers: what a receiver does when triggered. A closed set, one file per driver;
+//! `execute` runs at trigger time with the receiver's claims.
+
+mod scale_service;
+
+use serde_json::{json, Value};
+
+use crate::app::App;
+use crate::error::Error;
+use crate::receiver::{Claims, DriverConfig};
+
+/// What a trigger did (or deliberately did not do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The service's scale changed (or, in a dry run, would change).
+    Scaled {
+        service_id: String,
+        from: i64,
+        to: i64,
+    },
+    /// Already at the bound the action moves towards: nothing to change.
+    Unchanged {
+        service_id: String,
+        scale: i64,
+        bound: &'static str,
+    },
+    Duplicate,
+    ResolvedIgnored,
+    Cooldown {
+        eligible_at: u64,
+    },
+}
+
+impl Outcome {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Scaled { .. } => "scaled",
+            Outcome::Unchanged { .. } => "unchanged",
+            Outcome::Duplicate => "duplicate",
+            Outcome::ResolvedIgnored => "resolved",
+            Outcome::Cooldown { .. } => "skipped",
+        }
+    }
+
+    /// Whether an action was performed (starts a cooldown).
+    pub fn performed(&self) -> bool {
+        matches!(self, Outcome::Scaled { .. })
+    }
+
+    pub fn from_to(&self) -> (Option<i64>, Option<i64>) {
+        match self {
+            Outcome::Scaled { from, to, .. } => (Some(*from), Some(*to)),
+            Outcome::Unchanged { scale, .. } => (Some(*scale), Some(*scale)),
+            _ => (None, None),
+        }
+    }
+
+    pub fn message(&self, dry_run: bool) -> String {
+        match self {
+            Outcome::Scaled {
+                service_id,
+                from,
+                to,
+            } if dry_run => {
+                format!("would scale service {service_id} from {from} to {to}")
+            }
+            Outcome::Scaled {
+                service_id,
+                from,
+                to,
+            } => {
+                format!("scaled service {service_id} from {from} to {to}")
+            }
+            Outcome::Unchanged {
+                service_id,
+                scale,
+                bound,
+            } => {
+                format!("service {service_id} is already at its {bound} scale {scale}")
+            }
+            Outcome::Duplicate => "every alert in this notification was already acted on".into(),
+            Outcome::ResolvedIgnored => "resolved notification ignored (onResolved: ignore)".into(),
+            Outcome::Cooldown { eligible_at } => format!(
+                "within the cooldown; eligible again at {}",
+                crate::time::format_iso(*eligible_at as i64 * 1000)
+            ),
+        }
+    }
+
+    /// Fields added to the response body.
+    pub fn details(&self) -> Value {
+        match self {
+            Outcome::Scaled {
+                service_id,
+                from,
+                to,
+            } => {
+                json!({"serviceId": service_id, "from": from, "to": to})
+            }
+            Outcome::Unchanged {
+                service_id,
+                scale,
+                bound,
+            } => {
+                json!({"serviceId": service_id, "from": scale, "to": scale, "bound": bound})
+            }
+            Outcome::Cooldown { eligible_at } => json!({
+                "nextEligibleAt": crate::time::format_iso(*eligible_at as i64 * 1000),
+                "nextEligibleAtTS": eligible_at * 1000,
+            }),
+            Outcome::Duplicate | Outcome::ResolvedIgnored => json!({}),
+        }
+    }
+}
+
+/// Performs the receiver's action. `reverse` flips the direction (resolved alerts with
+/// `onResolved: reverse`); `dry_run` decides without changing anything.
+pub async fn execute(
+    app: &App,
+    claims: &Claims,
+    reverse: bool,
+    dry_run: bool,
+) -> Result<Outcome, Error> {
+    match &claims.config {
+        DriverConfig::ScaleService(c) => {
+            scale_service::execute(app, &claims.project_id, c, reverse, dry_run).await
+        }
+        other => Err(Error::NotImplemented(format!(
+            "the {} driver is not executed by this build yet",
+            other.driver().name()
+        ))),
+    }
+}

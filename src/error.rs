@@ -1,0 +1,201 @@
+//! The one mapping from an error to an HTTP status and Cattle's error envelope (SPEC §4):
+//! 2xx is never an error; 4xx is the caller's problem and permanent; 5xx is transient —
+//! 502 Cattle failed, 503 Cattle unreachable or busy, 504 Cattle too slow. 500 is our bug.
+//!
+//! Messages are for a person and never contain a token, a key or a credential.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+use serde_json::json;
+
+use crate::cattle::CattleError;
+use crate::token::TokenError;
+
+/// Everything a request can fail with, by whose fault it is.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Malformed request: missing or malformed parameter, unreadable body (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request names a field with a bad value (`status` 400 or 422, `code` Cattle-style).
+    #[error("{message}")]
+    Invalid {
+        status: u16,
+        code: &'static str,
+        message: String,
+        field: Option<&'static str>,
+    },
+    #[error("{0}")]
+    Token(#[from] TokenError),
+    /// The caller sent no credentials (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Deleted or unknown receiver (403), or credentials that do not reach the project.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("request URI is too long")]
+    UriTooLong,
+    /// The receiver's target no longer exists (410).
+    #[error("{0}")]
+    Gone(String),
+    /// Understood, but the target cannot take this action (422).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// This build does not execute the driver (501).
+    #[error("{0}")]
+    NotImplemented(String),
+    #[error("{0}")]
+    Cattle(#[from] CattleError),
+    /// A bug of ours: never expected.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn invalid(
+        status: u16,
+        code: &'static str,
+        field: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Invalid {
+            status,
+            code,
+            message: message.into(),
+            field: Some(field),
+        }
+    }
+
+    /// Status, Cattle-style code, message and field at fault.
+    pub fn parts(&self) -> (StatusCode, &'static str, String, Option<&'static str>) {
+        use StatusCode as S;
+        let msg = self.to_string();
+        match self {
+            Error::BadRequest(_) => (S::BAD_REQUEST, "BadRequest", msg, None),
+            Error::Invalid {
+                status,
+                code,
+                field,
+                ..
+            } => (
+                S::from_u16(*status).unwrap_or(S::BAD_REQUEST),
+                code,
+                msg,
+                *field,
+            ),
+            Error::Token(e) => match e {
+                TokenError::TooLarge
+                | TokenError::Malformed
+                | TokenError::UnsupportedVersion
+                | TokenError::BadPayload => (S::BAD_REQUEST, "InvalidToken", msg, Some("token")),
+                TokenError::UnknownKey | TokenError::BadSignature | TokenError::Expired => {
+                    (S::UNAUTHORIZED, "InvalidToken", msg, Some("token"))
+                }
+            },
+            Error::Unauthorized(_) => (S::UNAUTHORIZED, "Unauthorized", msg, None),
+            Error::Forbidden(_) => (S::FORBIDDEN, "Forbidden", msg, None),
+            Error::NotFound(_) => (S::NOT_FOUND, "NotFound", msg, None),
+            Error::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "MethodNotAllowed", msg, None),
+            Error::PayloadTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "PayloadTooLarge", msg, None),
+            Error::UriTooLong => (S::URI_TOO_LONG, "UriTooLong", msg, None),
+            Error::Gone(_) => (S::GONE, "Gone", msg, None),
+            Error::Unprocessable(_) => (S::UNPROCESSABLE_ENTITY, "Unprocessable", msg, None),
+            Error::NotImplemented(_) => (S::NOT_IMPLEMENTED, "NotImplemented", msg, None),
+            Error::Cattle(c) => match c {
+                CattleError::Timeout(_) => (S::GATEWAY_TIMEOUT, "CattleTimeout", msg, None),
+                CattleError::Unreachable(_) => {
+                    (S::SERVICE_UNAVAILABLE, "CattleUnavailable", msg, None)
+                }
+                // Busy (409) and overloaded (429) are worth a retry later.
+                CattleError::Rejected {
+                    status: 409 | 429, ..
+                } => (S::SERVICE_UNAVAILABLE, "CattleBusy", msg, None),
+                CattleError::Upstream { .. }
+                | CattleError::Rejected { .. }
+                | CattleError::ActionNotAvailable { .. }
+                | CattleError::Decode(_) => (S::BAD_GATEWAY, "CattleError", msg, None),
+            },
+            Error::Internal(_) => (S::INTERNAL_SERVER_ERROR, "InternalError", msg, None),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    /// The response: Cattle's error envelope as JSON.
+    pub fn response(&self) -> Response<Full<Bytes>> {
+        let (status, code, message, field) = self.parts();
+        let mut body = json!({
+            "type": "error",
+            "status": status.as_u16(),
+            "code": code,
+            "message": message,
+        });
+        if let Some(f) = field {
+            body["fieldName"] = f.into();
+        }
+        let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+        *r.status_mut() = status;
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn statuses_follow_what_senders_retry() {
+        let rejected = |status| CattleError::Rejected {
+            status,
+            code: "x".into(),
+            message: None,
+            field: None,
+        };
+        let cases: Vec<(Error, u16)> = vec![
+            (Error::Token(TokenError::Malformed), 400),
+            (Error::Token(TokenError::BadSignature), 401),
+            (Error::Token(TokenError::UnknownKey), 401),
+            (Error::Forbidden("revoked".into()), 403),
+            (Error::Gone("removed".into()), 410),
+            (Error::PayloadTooLarge(1), 413),
+            (
+                Error::Cattle(CattleError::Timeout(Duration::from_secs(1))),
+                504,
+            ),
+            (Error::Cattle(CattleError::Unreachable("x".into())), 503),
+            (Error::Cattle(rejected(409)), 503),
+            (Error::Cattle(rejected(422)), 502),
+            (
+                Error::Cattle(CattleError::Upstream {
+                    status: 500,
+                    code: "x".into(),
+                    message: None,
+                }),
+                502,
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.status().as_u16(), want, "{e:?}");
+            let r = e.response();
+            assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! The trigger path (SPEC §4): strict query → token (no I/O) → revocation check (cached) →
+//! policy (dedupe, resolved, cooldown) → driver → response. The action runs in its own task,
+//! so a sender that hangs up cannot stop it half-way (HARDENING.md, "Cancellation").
+//!
+//! One structured log line per trigger: receiver id, driver, outcome, before → after,
+//! duration. Never the token, never the query string.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::app::{App, Resp};
+use crate::drivers::{self, Outcome};
+use crate::error::Error;
+use crate::policy::{self, Decision, Notification};
+use crate::receiver::{Claims, DriverConfig, OnResolved};
+
+/// What the query string asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TriggerQuery<'a> {
+    pub token: &'a str,
+    pub dry_run: bool,
+}
+
+/// Strict parsing (HARDENING.md, "Query strings and tokens"): known names only, each at
+/// most once, no percent-escapes or `+` anywhere, the token in its raw alphabet.
+pub fn parse_query(query: Option<&str>) -> Result<TriggerQuery<'_>, Error> {
+    let q = query.unwrap_or("");
+    if q.len() > crate::token::MAX_TOKEN_LEN + 64 {
+        return Err(Error::Token(crate::token::TokenError::TooLarge));
+    }
+    let (mut token, mut dry_run) = (None, None);
+    for pair in q.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if pair.contains(['%', '+']) {
+            return Err(Error::BadRequest(
+                "query parameters must not be percent-encoded".into(),
+            ));
+        }
+        let slot = match name {
+            "token" => &mut token,
+            "dryRun" => &mut dry_run,
+            "key" | "projectId" => {
+                return Err(Error::NotImplemented(
+                    "legacy key URLs are not served by this build yet".into(),
+                ))
+            }
+            _ => {
+                return Err(Error::BadRequest(format!(
+                    "unknown query parameter `{name}`"
+                )))
+            }
+        };
+        if slot.replace(value).is_some() {
+            return Err(Error::BadRequest(format!(
+                "query parameter `{name}` given twice"
+            )));
+        }
+    }
+    let token = token.ok_or_else(|| {
+        Error::invalid(
+            400,
+            "MissingRequired",
+            "token",
+            "the trigger URL has no token",
+        )
+    })?;
+    let dry_run = match dry_run {
+        None | Some("false") => false,
+        Some("true" | "") => true,
+        Some(_) => {
+            return Err(Error::invalid(
+                400,
+                "InvalidOption",
+                "dryRun",
+                "dryRun must be true or false",
+            ))
+        }
+    };
+    Ok(TriggerQuery { token, dry_run })
+}
+
+/// The result of a trigger that did not fail.
+#[derive(Debug)]
+pub struct Done {
+    pub outcome: Outcome,
+    pub dry_run: bool,
+}
+
+pub async fn handle(app: &App, query: Option<&str>, body: Bytes) -> Resp {
+    let started = Instant::now();
+    let q = match parse_query(query) {
+        Ok(q) => q,
+        Err(e) => return refused(e, started),
+    };
+    let claims = match app.keys.open(q.token, crate::unix_now()) {
+        Ok(c) => c,
+        Err(e) => return refused(Error::Token(e), started),
+    };
+    match app
+        .receiver_exists(&claims.project_id, claims.receiver_id)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            return finish(
+                &claims,
+                Err(Error::Forbidden("this receiver has been deleted".into())),
+                started,
+            )
+        }
+        Err(e) => return finish(&claims, Err(e), started),
+    }
+    let note = Notification::parse(&body);
+    let dry_run = q.dry_run;
+    // The action completes on its own even if this request future is dropped.
+    let task = {
+        let (app, claims) = (app.clone(), claims.clone());
+        tokio::spawn(async move { run(&app, &claims, &note, dry_run).await })
+    };
+    let result = match task.await {
+        Ok(r) => r,
+        Err(e) => Err(Error::Internal(format!("trigger task failed: {e}"))),
+    };
+    finish(
+        &claims,
+        result.map(|outcome| Done { outcome, dry_run }),
+        started,
+    )
+}
+
+/// Policy and action, under the receiver's lock so that decide → act → record is atomic.
+async fn run(
+    app: &App,
+    claims: &Claims,
+    note: &Notification,
+    dry_run: bool,
+) -> Result<Outcome, Error> {
+    let state = app.receiver_state(claims.receiver_id);
+    let mut state = state.lock().await;
+    let now = crate::unix_now();
+    let (on_resolved, cooldown) = match &claims.config {
+        DriverConfig::ScaleService(c) => (c.on_resolved, c.cooldown_seconds),
+        DriverConfig::ScaleHost(c) => (c.on_resolved, c.cooldown_seconds),
+        DriverConfig::ServiceUpgrade(_) | DriverConfig::ForwardPost(_) => (OnResolved::Trigger, 0),
+    };
+    let reverse = match policy::decide(&state, note, on_resolved, cooldown, now) {
+        Decision::Act { reverse } => reverse,
+        Decision::Duplicate => return Ok(Outcome::Duplicate),
+        Decision::ResolvedIgnored => return Ok(Outcome::ResolvedIgnored),
+        Decision::Cooldown { eligible_at } => return Ok(Outcome::Cooldown { eligible_at }),
+    };
+    let outcome = drivers::execute(app, claims, reverse, dry_run).await?;
+    if !dry_run {
+        policy::record(&mut state, note, now, outcome.performed());
+    }
+    Ok(outcome)
+}
+
+/// A request refused before its receiver was known.
+fn refused(e: Error, started: Instant) -> Resp {
+    let status = e.status();
+    tracing::info!(
+        route = "trigger",
+        status = status.as_u16(),
+        outcome = "refused",
+        reason = %e,
+        duration_ms = elapsed_ms(started),
+        "trigger refused"
+    );
+    crate::metrics::count_trigger("unknown", "refused");
+    e.response()
+}
+
+fn elapsed_ms(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Logs, counts and answers a trigger whose receiver is known.
+fn finish(claims: &Claims, result: Result<Done, Error>, started: Instant) -> Resp {
+    let driver = claims.config.driver().name();
+    let rid = claims.receiver_id.to_string();
+    match result {
+        Ok(done) => {
+            let (from, to) = done.outcome.from_to();
+            let name = if done.dry_run {
+                "dry_run"
+            } else {
+                done.outcome.name()
+            };
+            tracing::info!(
+                receiver_id = %rid,
+                project_id = %claims.project_id,
+                driver,
+                outcome = done.outcome.name(),
+                dry_run = done.dry_run,
+                from,
+                to,
+                status = 200,
+                duration_ms = elapsed_ms(started),
+                "trigger"
+            );
+            crate::metrics::count_trigger(driver, name);
+            let mut body = json!({
+                "type": "triggerResult",
+                "receiverId": rid,
+                "driver": driver,
+                "outcome": done.outcome.name(),
+                "dryRun": done.dry_run,
+                "message": done.outcome.message(done.dry_run),
+            });
+            if let (Value::Object(m), Value::Object(extra)) = (&mut body, done.outcome.details()) {
+                m.extend(extra);
+            }
+            crate::app::json(StatusCode::OK, &body)
+        }
+        Err(e) => {
+            let status = e.status();
+            tracing::info!(
+                receiver_id = %rid,
+                project_id = %claims.project_id,
+                driver,
+                outcome = "error",
+                status = status.as_u16(),
+                reason = %e,
+                duration_ms = elapsed_ms(started),
+                "trigger"
+            );
+            crate::metrics::count_trigger(
+                driver,
+                if status.is_server_error() {
+                    "failed"
+                } else {
+                    "rejected"
+                },
+            );
+            e.response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parsing_is_strict() {
+        let ok = [
+            ("token=hg1.k.x.y", "hg1.k.x.y", false),
+            ("token=abc&dryRun=true", "abc", true),
+            ("dryRun=false&token=abc", "abc", false),
+            ("token=abc&dryRun", "abc", true),
+        ];
+        for (q, token, dry) in ok {
+            assert_eq!(
+                parse_query(Some(q)).expect(q),
+                TriggerQuery {
+                    token,
+                    dry_run: dry
+                },
+                "{q}"
+            );
+        }
+        let bad = [
+            (None, 400),
+            (Some(""), 400),
+            (Some("token=a&token=b"), 400),
+            (Some("tok%65n=abc"), 400),
+            (Some("token=a%2Eb"), 400),
+            (Some("token=a+b"), 400),
+            (Some("token=a&extra=1"), 400),
+            (Some("token=a&dryRun=maybe"), 400),
+        ];
+        for (q, status) in bad {
+            let e = parse_query(q).expect_err(&format!("{q:?}"));
+            assert_eq!(e.status().as_u16(), status, "{q:?}");
+        }
+        let huge = format!("token={}", "a".repeat(5000));
+        assert_eq!(
+            parse_query(Some(&huge)).expect_err("too long").status(),
+            400
+        );
+    }
+}
