@@ -2,5 +2,7 @@
 
 mod cattle;
 mod cli;
+mod serve;
 mod sim;
 mod support;
+mod trigger;

@@ -207,3 +207,207 @@ pub async fn start_tls_sim(pki: &TestPki) -> SimHandle {
         _stop: tx,
     }
 }
+
+pub use edge::*;
+
+/// The edge service in-process, against a simulator.
+mod edge {
+    use super::*;
+    use hookgate::app::{App, Settings};
+    use hookgate::cattle::{Cattle, CattleConfig};
+    use hookgate::config::Limits;
+    use hookgate::receiver::{
+        Claims, DriverConfig, OnResolved, ReceiverId, ScaleAction, ScaleServiceConfig,
+    };
+    use hookgate::token::KeyRing;
+
+    pub struct Edge {
+        pub base: String,
+        pub keys: KeyRing,
+        pub sim: SimHandle,
+        _stop: oneshot::Sender<()>,
+    }
+
+    pub fn limits() -> Limits {
+        Limits {
+            max_body_bytes: 1 << 20,
+            header_timeout: Duration::from_secs(5),
+            tls_handshake_timeout: Duration::from_secs(5),
+            max_connections: 1000,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+
+    pub fn test_keys() -> KeyRing {
+        KeyRing::new([("t1", vec![1u8; 32]), ("t0", vec![0u8; 32])]).expect("ring")
+    }
+
+    /// A scaleService config for `service`, up by 1 within [1, 10].
+    pub fn scale(service: &str) -> ScaleServiceConfig {
+        ScaleServiceConfig {
+            service_id: service.into(),
+            action: ScaleAction::Up,
+            amount: 1,
+            min: 1,
+            max: 10,
+            cooldown_seconds: 0,
+            on_resolved: OnResolved::Ignore,
+        }
+    }
+
+    pub fn seal_with(keys: &KeyRing, project: &str, config: DriverConfig) -> (String, String) {
+        let rid = ReceiverId::random().expect("random");
+        let claims = Claims {
+            receiver_id: rid,
+            project_id: project.into(),
+            issued_at: hookgate::unix_now(),
+            expires_at: None,
+            config,
+        };
+        (keys.seal(&claims).expect("seal"), rid.to_string())
+    }
+
+    /// Seals a receiver with `keys` and records its generic object in the simulator.
+    pub async fn mint_on(
+        sim: &SimHandle,
+        keys: &KeyRing,
+        project: &str,
+        config: DriverConfig,
+    ) -> String {
+        let (token, rid) = seal_with(keys, project, config);
+        let body = format!(
+            r#"{{"name": "r-{rid}", "key": "{rid}", "kind": "webhookReceiver", "resourceData": {{"driver": "scaleService", "url": "", "config": {{}}}}}}"#
+        );
+        let url = sim.url(&format!("/v2-beta/projects/{project}/genericobjects"));
+        let r = http(Method::POST, &url, Some(SERVICE), &[], Some(&body)).await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        token
+    }
+
+    pub async fn start_edge(cattle_timeout: Duration) -> Edge {
+        start_edge_on(start_sim(Duration::ZERO).await, cattle_timeout).await
+    }
+
+    pub async fn start_edge_on(sim: SimHandle, cattle_timeout: Duration) -> Edge {
+        let cattle = Cattle::new(&CattleConfig {
+            url: format!("{}/v1", sim.base),
+            access_key: "service".into(),
+            secret_key: "service-secret".into(),
+            timeout: cattle_timeout,
+            connect_timeout: Duration::from_secs(2),
+            extra_roots_pem: None,
+        })
+        .expect("client");
+        let settings = Settings {
+            public_url: None,
+            revocation_ttl: Duration::from_secs(30),
+            scale_ttl: Duration::from_secs(1),
+            limits: limits(),
+        };
+        let app = App::new(test_keys(), cattle, settings);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(hookgate::server::run(
+            listener,
+            None,
+            app,
+            limits(),
+            async {
+                let _ = rx.await;
+            },
+        ));
+        Edge {
+            base: format!("http://{addr}"),
+            keys: test_keys(),
+            sim,
+            _stop: tx,
+        }
+    }
+
+    impl Edge {
+        /// Seals a receiver and records it in Cattle the way the management API does.
+        pub async fn mint(&self, project: &str, config: DriverConfig) -> String {
+            mint_on(&self.sim, &self.keys, project, config).await
+        }
+
+        /// Seals a receiver without recording it (a revoked or never-created receiver).
+        pub fn seal(&self, project: &str, config: DriverConfig) -> (String, String) {
+            seal_with(&self.keys, project, config)
+        }
+
+        pub fn trigger_url(&self, token: &str) -> String {
+            format!("{}/v1-webhooks/endpoint?token={token}", self.base)
+        }
+
+        pub async fn fire(&self, token: &str, body: Option<&str>) -> Reply {
+            http(Method::POST, &self.trigger_url(token), None, &[], body).await
+        }
+
+        pub async fn scale_of(&self, project: &str, service: &str) -> i64 {
+            let v = get(
+                &self
+                    .sim
+                    .url(&format!("/v2-beta/projects/{project}/services/{service}")),
+                SERVICE,
+            )
+            .await
+            .json();
+            v["scale"].as_i64().expect("scale")
+        }
+
+        pub async fn fault(&self, body: &str) {
+            let r = http(
+                Method::POST,
+                &self.sim.url("/_sim/faults"),
+                None,
+                &[],
+                Some(body),
+            )
+            .await;
+            assert_eq!(r.status, 201);
+        }
+
+        pub async fn clear_faults(&self) {
+            http(
+                Method::DELETE,
+                &self.sim.url("/_sim/faults"),
+                None,
+                &[],
+                None,
+            )
+            .await;
+        }
+
+        pub async fn clear_calls(&self) {
+            http(
+                Method::DELETE,
+                &self.sim.url("/_sim/calls"),
+                None,
+                &[],
+                None,
+            )
+            .await;
+        }
+
+        /// Paths the simulator was asked for since the last `clear_calls`.
+        pub async fn called_paths(&self) -> Vec<String> {
+            let v = http(Method::GET, &self.sim.url("/_sim/calls"), None, &[], None)
+                .await
+                .json();
+            v.as_array()
+                .expect("calls")
+                .iter()
+                .map(|c| c["path"].as_str().expect("path").to_owned())
+                .collect()
+        }
+    }
+}
+
+/// A sender payload from `tests/fixtures` (copied from the team's shared fixtures).
+pub fn fixture(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}

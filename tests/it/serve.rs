@@ -1,0 +1,325 @@
+//! `hookgate serve` as a process: real TLS (h2 and http/1.1 by ALPN), certificate reload on
+//! SIGHUP, and SIGTERM draining an in-flight trigger.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use hookgate::receiver::DriverConfig;
+use http::{Method, Request};
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::{CertificateDer, ServerName};
+
+use crate::support::*;
+
+struct Serve {
+    child: Child,
+    base: String,
+    port: u16,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serve {
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// The key ring of `test_keys()` in the text format.
+fn keys_text() -> String {
+    let b = |v: u8| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([v; 32]);
+    format!("t1 {}\nt0 {}\n", b(1), b(0))
+}
+
+fn spawn_serve(
+    sim: &SimHandle,
+    tls: Option<(&std::path::Path, &std::path::Path)>,
+    extra: &[&str],
+) -> Serve {
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookgate"));
+    cmd.arg("serve")
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .env("CATTLE_URL", format!("{}/v1", sim.base))
+        .env("CATTLE_ACCESS_KEY", "service")
+        .env("CATTLE_SECRET_KEY", "service-secret")
+        .env("HOOKGATE_KEYS", keys_text())
+        .env_remove("HOOKGATE_KEYS_FILE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let scheme = match tls {
+        Some((cert, key)) => {
+            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+            "https"
+        }
+        None => "http",
+    };
+    let child = cmd.spawn().expect("spawn hookgate serve");
+    Serve {
+        child,
+        base: format!("{scheme}://127.0.0.1:{port}"),
+        port,
+    }
+}
+
+async fn wait_listening(port: u16) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("hookgate did not start listening on {port}");
+}
+
+fn client_config(ca_pem: &str, alpn: &[&[u8]]) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+        roots.add(c.expect("ca")).expect("add ca");
+    }
+    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    cfg
+}
+
+/// A fresh TLS connection: the certificate the server presents and the protocol agreed.
+async fn handshake(port: u16, ca_pem: &str) -> (CertificateDer<'static>, Option<Vec<u8>>) {
+    let connector =
+        tokio_rustls::TlsConnector::from(Arc::new(client_config(ca_pem, &[b"h2", b"http/1.1"])));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let tls = connector
+        .connect(ServerName::try_from("127.0.0.1").expect("name"), tcp)
+        .await
+        .expect("handshake");
+    let conn = tls.get_ref().1;
+    let cert = conn.peer_certificates().expect("certs")[0]
+        .clone()
+        .into_owned();
+    (cert, conn.alpn_protocol().map(<[u8]>::to_vec))
+}
+
+fn der(pem: &str) -> CertificateDer<'static> {
+    rustls_pemfile::certs(&mut pem.as_bytes())
+        .next()
+        .expect("one")
+        .expect("pem")
+        .into_owned()
+}
+
+async fn https_post(url: &str, ca_pem: &str, h2: bool) -> (http::Version, u16, serde_json::Value) {
+    // hyper-rustls sets ALPN from the versions enabled: h2 alone, or http/1.1 alone.
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(client_config(ca_pem, &[]))
+        .https_only();
+    let connector = if h2 {
+        builder.enable_http2().build()
+    } else {
+        builder.enable_http1().build()
+    };
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
+        .http2_only(h2)
+        .build(connector);
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(url)
+        .body(Full::new(Bytes::new()))
+        .expect("req");
+    let resp = client.request(req).await.expect("response");
+    let (version, status) = (resp.version(), resp.status().as_u16());
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    (
+        version,
+        status,
+        serde_json::from_slice(&body).expect("json"),
+    )
+}
+
+#[tokio::test]
+async fn tls_h2_and_http1_and_reload_on_sighup() {
+    let sim = start_sim(Duration::ZERO).await;
+    let dir = std::env::temp_dir().join(format!("hookgate-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let first = test_pki("first");
+    std::fs::write(&cert, &first.cert_pem).expect("write");
+    std::fs::write(&key, &first.key_pem).expect("write");
+    let serve = spawn_serve(&sim, Some((&cert, &key)), &[]);
+    wait_listening(serve.port).await;
+
+    let token = mint_on(
+        &sim,
+        &test_keys(),
+        "1a5",
+        DriverConfig::ScaleService(scale("1s1")),
+    )
+    .await;
+    let url = format!("{}/v1-webhooks/endpoint?token={token}", serve.base);
+    let (v, status, body) = https_post(&url, &first.ca_pem, true).await;
+    assert_eq!(
+        (v, status, body["to"].as_i64()),
+        (http::Version::HTTP_2, 200, Some(3))
+    );
+    let (v, status, body) = https_post(&url, &first.ca_pem, false).await;
+    assert_eq!(
+        (v, status, body["to"].as_i64()),
+        (http::Version::HTTP_11, 200, Some(4))
+    );
+
+    let (seen, alpn) = handshake(serve.port, &first.ca_pem).await;
+    assert_eq!(seen, der(&first.cert_pem));
+    assert_eq!(alpn.as_deref(), Some(&b"h2"[..]));
+
+    // A mismatched pair is refused on reload: the old certificate keeps serving.
+    let second = test_pki("second");
+    std::fs::write(&cert, &second.cert_pem).expect("write");
+    serve.signal("HUP");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        handshake(serve.port, &first.ca_pem).await.0,
+        der(&first.cert_pem)
+    );
+
+    // The matching key arrives; SIGHUP swaps the certificate for new connections.
+    std::fs::write(&key, &second.key_pem).expect("write");
+    serve.signal("HUP");
+    let mut seen = None;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (c, _) = handshake(serve.port, &second.ca_pem).await;
+        if c == der(&second.cert_pem) {
+            seen = Some(c);
+            break;
+        }
+    }
+    assert_eq!(
+        seen,
+        Some(der(&second.cert_pem)),
+        "the new certificate is served after SIGHUP"
+    );
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+#[tokio::test]
+async fn sigterm_finishes_the_trigger_in_flight() {
+    let sim = start_sim(Duration::ZERO).await;
+    let serve = spawn_serve(&sim, None, &["--shutdown-grace-secs", "10"]);
+    wait_listening(serve.port).await;
+    let token = mint_on(
+        &sim,
+        &test_keys(),
+        "1a5",
+        DriverConfig::ScaleService(scale("1s1")),
+    )
+    .await;
+    let url = format!("{}/v1-webhooks/endpoint?token={token}", serve.base);
+    // Slow Cattle: the service read and the write each take 700 ms.
+    let r = http(
+        Method::POST,
+        &sim.url("/_sim/faults"),
+        None,
+        &[],
+        Some(r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "latencyMs": 700}"#),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let pending = tokio::spawn(async move { http(Method::POST, &url, None, &[], None).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    serve.signal("TERM");
+    let r = pending.await.expect("request task");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["to"], 3);
+    let mut serve = serve;
+    let status = tokio::task::spawn_blocking(move || {
+        let s = serve.child.wait().expect("wait");
+        (s, serve)
+    })
+    .await
+    .expect("join")
+    .0;
+    assert_eq!(status.code(), Some(0), "clean exit after draining");
+    http(Method::DELETE, &sim.url("/_sim/faults"), None, &[], None).await;
+    let v = get(&sim.url("/v2-beta/projects/1a5/services/1s1"), SERVICE)
+        .await
+        .json();
+    assert_eq!(v["scale"], 3);
+}
+
+#[tokio::test]
+async fn bad_settings_are_one_line_errors() {
+    let sim = start_sim(Duration::ZERO).await;
+    let cases: &[(&[&str], &str)] = &[
+        (&["--max-body-bytes", "0"], "--max-body-bytes"),
+        (
+            &[
+                "--tls-cert",
+                "/nonexistent/c.pem",
+                "--tls-key",
+                "/nonexistent/k.pem",
+            ],
+            "--tls-cert",
+        ),
+        (&["--public-url", "ftp://x"], "--public-url"),
+    ];
+    for (args, setting) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(*args)
+            .env("CATTLE_URL", &sim.base)
+            .env("CATTLE_ACCESS_KEY", "service")
+            .env("CATTLE_SECRET_KEY", "service-secret")
+            .env("HOOKGATE_KEYS", keys_text())
+            .env_remove("HOOKGATE_KEYS_FILE")
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().filter(|l| l.contains("hookgate:")).collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(lines[0].contains(setting), "{err}");
+    }
+    // No key ring at all stops `serve`.
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("CATTLE_URL", &sim.base)
+        .env("CATTLE_ACCESS_KEY", "service")
+        .env("CATTLE_SECRET_KEY", "service-secret")
+        .env_remove("HOOKGATE_KEYS")
+        .env_remove("HOOKGATE_KEYS_FILE")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(64));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("service-secret"));
+}

@@ -1,0 +1,671 @@
+//! The trigger path over real HTTP against the simulator: SPEC §4 and §4.1, row by row.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use hookgate::receiver::{DriverConfig, OnResolved, ScaleAction, ScaleServiceConfig};
+use http::Method;
+
+use crate::support::*;
+
+const T: Duration = Duration::from_secs(5);
+
+/// One row: a receiver config, a request, and what must come of it.
+struct Case {
+    name: &'static str,
+    config: ScaleServiceConfig,
+    body: Option<&'static str>,
+    query: &'static str,
+    status: u16,
+    outcome: Option<&'static str>,
+    /// (service, scale afterwards)
+    scale_after: Option<(&'static str, i64)>,
+}
+
+fn cfg(
+    service: &'static str,
+    action: ScaleAction,
+    amount: u32,
+    min: u32,
+    max: u32,
+) -> ScaleServiceConfig {
+    ScaleServiceConfig {
+        action,
+        amount,
+        min,
+        max,
+        ..scale(service)
+    }
+}
+
+async fn check(c: Case) {
+    let edge = start_edge(T).await;
+    let token = edge
+        .mint("1a5", DriverConfig::ScaleService(c.config.clone()))
+        .await;
+    let r = http(
+        Method::POST,
+        &format!("{}{}", edge.trigger_url(&token), c.query),
+        None,
+        &[],
+        c.body,
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        c.status,
+        "{}: {}",
+        c.name,
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.headers["content-type"], "application/json", "{}", c.name);
+    assert_eq!(r.headers["cache-control"], "no-store", "{}", c.name);
+    let v = r.json();
+    match c.outcome {
+        Some(o) => assert_eq!(v["outcome"], o, "{}", c.name),
+        None => {
+            assert_eq!(v["type"], "error", "{}", c.name);
+            assert_eq!(v["status"], c.status, "{}", c.name);
+            assert!(
+                v["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "{}",
+                c.name
+            );
+        }
+    }
+    if let Some((svc, want)) = c.scale_after {
+        assert_eq!(edge.scale_of("1a5", svc).await, want, "{}", c.name);
+    }
+    assert!(
+        !String::from_utf8_lossy(&r.body).contains(&token),
+        "{}: token echoed",
+        c.name
+    );
+}
+
+#[tokio::test]
+async fn scale_service_rows() {
+    use ScaleAction::{Down, Up};
+    let cases = [
+        Case {
+            name: "up by 1",
+            config: cfg("1s1", Up, 1, 1, 10),
+            body: None,
+            query: "",
+            status: 200,
+            outcome: Some("scaled"),
+            scale_after: Some(("1s1", 3)),
+        },
+        Case {
+            name: "down by 1",
+            config: cfg("1s1", Down, 1, 1, 10),
+            body: None,
+            query: "",
+            status: 200,
+            outcome: Some("scaled"),
+            scale_after: Some(("1s1", 1)),
+        },
+        Case {
+            name: "up clamped to max",
+            config: cfg("1s1", Up, 5, 1, 4),
+            body: None,
+            query: "",
+            status: 200,
+            outcome: Some("scaled"),
+            scale_after: Some(("1s1", 4)),
+        },
+        Case {
+            name: "down clamped to min",
+            config: cfg("1s1", Down, 5, 1, 4),
+            body: None,
+            query: "",
+            status: 200,
+            outcome: Some("scaled"),
+            scale_after: Some(("1s1", 1)),
+        },
+        Case {
+            name: "already at max",
+            config: cfg("1s1", Up, 1, 1, 2),
+            body: None,
+            query: "",
+            status: 200,
+            outcome: Some("unchanged"),
+            scale_after: Some(("1s1", 2)),
+        },
+        Case {
+            name: "already at min",
+            config: cfg("1s2", Down, 1, 1, 3),
+            body: None,
+            query: "",
+            status: 200,
+            outcome: Some("unchanged"),
+            scale_after: Some(("1s2", 1)),
+        },
+        Case {
+            name: "load balancer scales",
+            config: cfg("1s2", Up, 2, 1, 5),
+            body: None,
+            query: "",
+            status: 200,
+            outcome: Some("scaled"),
+            scale_after: Some(("1s2", 3)),
+        },
+        Case {
+            name: "dry run decides only",
+            config: cfg("1s1", Up, 1, 1, 10),
+            body: None,
+            query: "&dryRun=true",
+            status: 200,
+            outcome: Some("scaled"),
+            scale_after: Some(("1s1", 2)),
+        },
+        Case {
+            name: "any body acts as Rancher did",
+            config: cfg("1s1", Up, 1, 1, 10),
+            body: Some(r#"{"hello": "world"}"#),
+            query: "",
+            status: 200,
+            outcome: Some("scaled"),
+            scale_after: Some(("1s1", 3)),
+        },
+        Case {
+            name: "non-JSON body acts too",
+            config: cfg("1s1", Up, 1, 1, 10),
+            body: Some("ping"),
+            query: "",
+            status: 200,
+            outcome: Some("scaled"),
+            scale_after: Some(("1s1", 3)),
+        },
+        Case {
+            name: "alias service is not scalable",
+            config: cfg("1s4", Up, 1, 1, 10),
+            body: None,
+            query: "",
+            status: 422,
+            outcome: None,
+            scale_after: None,
+        },
+        Case {
+            name: "missing service is gone",
+            config: cfg("1s99", Up, 1, 1, 10),
+            body: None,
+            query: "",
+            status: 410,
+            outcome: None,
+            scale_after: None,
+        },
+        Case {
+            name: "service of another project is gone",
+            config: cfg("1s6", Up, 1, 1, 10),
+            body: None,
+            query: "",
+            status: 410,
+            outcome: None,
+            scale_after: None,
+        },
+        Case {
+            name: "unknown query parameter",
+            config: cfg("1s1", Up, 1, 1, 10),
+            body: None,
+            query: "&x=1",
+            status: 400,
+            outcome: None,
+            scale_after: Some(("1s1", 2)),
+        },
+        Case {
+            name: "second token",
+            config: cfg("1s1", Up, 1, 1, 10),
+            body: None,
+            query: "&token=abc",
+            status: 400,
+            outcome: None,
+            scale_after: Some(("1s1", 2)),
+        },
+        Case {
+            name: "bad dryRun",
+            config: cfg("1s1", Up, 1, 1, 10),
+            body: None,
+            query: "&dryRun=perhaps",
+            status: 400,
+            outcome: None,
+            scale_after: Some(("1s1", 2)),
+        },
+    ];
+    for c in cases {
+        check(c).await;
+    }
+}
+
+#[tokio::test]
+async fn refusals_before_any_action() {
+    let edge = start_edge(T).await;
+    let good = edge
+        .mint("1a5", DriverConfig::ScaleService(scale("1s1")))
+        .await;
+    let (revoked, _) = edge.seal("1a5", DriverConfig::ScaleService(scale("1s1")));
+    let mut tampered = good.clone().into_bytes();
+    let i = tampered.len() - 50;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).expect("ascii");
+    // Signed by a key this server does not hold (as after the key was removed).
+    let foreign = hookgate::token::KeyRing::new([("gone", vec![9u8; 32])]).expect("ring");
+    let claims = edge.keys.open(&good, hookgate::unix_now()).expect("opens");
+    let removed_key = foreign.seal(&claims).expect("seal");
+
+    edge.clear_calls().await;
+    let endpoint = format!("{}/v1-webhooks/endpoint", edge.base);
+    let cases: Vec<(String, Method, Option<String>, u16)> = vec![
+        (endpoint.clone(), Method::POST, None, 400),
+        (format!("{endpoint}?token="), Method::POST, None, 400),
+        (
+            format!("{endpoint}?token=not-a-token"),
+            Method::POST,
+            None,
+            400,
+        ),
+        (
+            format!("{endpoint}?token={}", "A".repeat(5000)),
+            Method::POST,
+            None,
+            400,
+        ),
+        (edge.trigger_url(&tampered), Method::POST, None, 401),
+        (edge.trigger_url(&removed_key), Method::POST, None, 401),
+        (edge.trigger_url(&revoked), Method::POST, None, 403),
+        (edge.trigger_url(&good), Method::GET, None, 405),
+        (edge.trigger_url(&good), Method::PUT, None, 405),
+        (
+            format!("{}/v1-webhooks/nowhere", edge.base),
+            Method::POST,
+            None,
+            404,
+        ),
+    ];
+    for (url, method, body, want) in cases {
+        let r = http(method.clone(), &url, None, &[], body.as_deref()).await;
+        assert_eq!(r.status, want, "{method} {}", &url[..url.len().min(120)]);
+        let v = r.json();
+        assert_eq!(
+            (v["type"].as_str(), v["status"].as_u64()),
+            (Some("error"), Some(u64::from(want)))
+        );
+    }
+    // A body larger than the limit, declared up front, is refused at once.
+    let big = "x".repeat((1 << 20) + 1);
+    let r = http(
+        Method::POST,
+        &edge.trigger_url(&good),
+        None,
+        &[],
+        Some(&big),
+    )
+    .await;
+    assert_eq!(r.status, 413);
+    // None of the refused requests touched a service; only the revocation look-up ran.
+    let paths = edge.called_paths().await;
+    assert!(paths.iter().all(|p| !p.contains("/services")), "{paths:?}");
+    assert!(
+        paths.iter().all(|p| p.ends_with("/genericobjects")),
+        "{paths:?}"
+    );
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 2);
+}
+
+#[tokio::test]
+async fn revocation_is_cached_both_ways_and_fails_closed() {
+    let edge = start_edge(Duration::from_millis(500)).await;
+    let (unknown, _) = edge.seal("1a5", DriverConfig::ScaleService(scale("1s1")));
+    edge.clear_calls().await;
+    for _ in 0..3 {
+        assert_eq!(edge.fire(&unknown, None).await.status, 403);
+    }
+    assert_eq!(
+        edge.called_paths().await.len(),
+        1,
+        "an unknown receiver is cached too"
+    );
+
+    // Cattle down during the look-up: 503, nothing done, nothing cached.
+    let token = edge
+        .mint("1a5", DriverConfig::ScaleService(scale("1s1")))
+        .await;
+    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/genericobjects", "status": 500}"#)
+        .await;
+    let r = edge.fire(&token, None).await;
+    assert_eq!(r.status, 502, "{}", String::from_utf8_lossy(&r.body));
+    edge.clear_faults().await;
+    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/genericobjects", "drop": true}"#)
+        .await;
+    assert_eq!(edge.fire(&token, None).await.status, 503);
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 2);
+    edge.clear_faults().await;
+    assert_eq!(edge.fire(&token, None).await.status, 200);
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 3);
+}
+
+#[tokio::test]
+async fn cattle_faults_map_to_502_503_504_within_the_timeout() {
+    let timeout = Duration::from_millis(400);
+    let cases = [
+        (
+            r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "status": 500}"#,
+            502,
+        ),
+        (
+            r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "status": 503}"#,
+            502,
+        ),
+        (
+            r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "status": 409}"#,
+            503,
+        ),
+        (
+            r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "drop": true}"#,
+            503,
+        ),
+        (
+            r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "latencyMs": 3000}"#,
+            504,
+        ),
+    ];
+    for (fault, want) in cases {
+        let edge = start_edge(timeout).await;
+        let token = edge
+            .mint("1a5", DriverConfig::ScaleService(scale("1s1")))
+            .await;
+        edge.fault(fault).await;
+        let started = std::time::Instant::now();
+        let r = edge.fire(&token, None).await;
+        let took = started.elapsed();
+        assert_eq!(
+            r.status,
+            want,
+            "{fault}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert!(
+            took < timeout * 2 + Duration::from_millis(300),
+            "{fault}: took {took:?}"
+        );
+        edge.clear_faults().await;
+        // The failure counted for nothing: the sender's retry acts.
+        let r = edge.fire(&token, None).await;
+        assert_eq!(
+            (r.status.as_u16(), r.json()["outcome"].as_str()),
+            (200, Some("scaled")),
+            "{fault}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_triggers_lose_no_update() {
+    for (max, want) in [(500, 202), (50, 50)] {
+        let edge = start_edge(T).await;
+        // Four receivers on one service, so both the per-receiver and the per-service
+        // serialization are exercised.
+        let mut urls = Vec::new();
+        for _ in 0..4 {
+            let token = edge
+                .mint(
+                    "1a5",
+                    DriverConfig::ScaleService(ScaleServiceConfig {
+                        max,
+                        ..scale("1s1")
+                    }),
+                )
+                .await;
+            urls.push(edge.trigger_url(&token));
+        }
+        let replies = join_all((0..200).map(|i| {
+            let url = urls[i % urls.len()].clone();
+            async move { http(Method::POST, &url, None, &[], None).await }
+        }))
+        .await;
+        assert!(
+            replies.iter().all(|r| r.status == 200),
+            "every trigger answered 200"
+        );
+        let scaled = replies
+            .iter()
+            .filter(|r| r.json()["outcome"] == "scaled")
+            .count();
+        assert_eq!(scaled as i64, want - 2, "max {max}");
+        assert_eq!(edge.scale_of("1a5", "1s1").await, want, "max {max}");
+    }
+}
+
+#[tokio::test]
+async fn alertmanager_and_grafana_notifications() {
+    let firing = fixture("alertmanager-firing.json");
+    let resolved = fixture("alertmanager-resolved.json");
+    // Firing three times acts once.
+    let edge = start_edge(T).await;
+    let token = edge
+        .mint("1a5", DriverConfig::ScaleService(scale("1s1")))
+        .await;
+    let outcomes: Vec<String> =
+        futures_util::future::join_all((0..3).map(|_| edge.fire(&token, Some(&firing))))
+            .await
+            .iter()
+            .map(|r| r.json()["outcome"].as_str().expect("outcome").to_owned())
+            .collect();
+    let mut sorted = outcomes.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["duplicate", "duplicate", "scaled"], "{outcomes:?}");
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 3);
+
+    // Resolved follows onResolved.
+    for (on_resolved, outcome, after) in [
+        (OnResolved::Ignore, "resolved", 3),
+        (OnResolved::Reverse, "scaled", 2),
+        (OnResolved::Trigger, "scaled", 4),
+    ] {
+        let edge = start_edge(T).await;
+        let token = edge
+            .mint(
+                "1a5",
+                DriverConfig::ScaleService(ScaleServiceConfig {
+                    on_resolved,
+                    ..scale("1s1")
+                }),
+            )
+            .await;
+        assert_eq!(
+            edge.fire(&token, Some(&firing)).await.json()["outcome"],
+            "scaled"
+        );
+        let r = edge.fire(&token, Some(&resolved)).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json()["outcome"], outcome, "{on_resolved:?}");
+        assert_eq!(edge.scale_of("1a5", "1s1").await, after, "{on_resolved:?}");
+        // The resolved notification repeated is a duplicate once acted on.
+        if outcome == "scaled" {
+            assert_eq!(
+                edge.fire(&token, Some(&resolved)).await.json()["outcome"],
+                "duplicate"
+            );
+        }
+    }
+
+    // Grafana's payload has the same shape.
+    let edge = start_edge(T).await;
+    let token = edge
+        .mint("1a5", DriverConfig::ScaleService(scale("1s1")))
+        .await;
+    let grafana = fixture("grafana-firing.json");
+    assert_eq!(
+        edge.fire(&token, Some(&grafana)).await.json()["outcome"],
+        "scaled"
+    );
+    assert_eq!(
+        edge.fire(&token, Some(&grafana)).await.json()["outcome"],
+        "duplicate"
+    );
+
+    // A failed action counts toward nothing: the retry of the same notification acts.
+    let edge = start_edge(T).await;
+    let token = edge
+        .mint("1a5", DriverConfig::ScaleService(scale("1s1")))
+        .await;
+    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "status": 503}"#)
+        .await;
+    assert_eq!(edge.fire(&token, Some(&firing)).await.status, 502);
+    edge.clear_faults().await;
+    assert_eq!(
+        edge.fire(&token, Some(&firing)).await.json()["outcome"],
+        "scaled"
+    );
+}
+
+#[tokio::test]
+async fn cooldown_skips_until_eligible() {
+    let edge = start_edge(T).await;
+    let token = edge
+        .mint(
+            "1a5",
+            DriverConfig::ScaleService(ScaleServiceConfig {
+                cooldown_seconds: 300,
+                ..scale("1s1")
+            }),
+        )
+        .await;
+    assert_eq!(edge.fire(&token, None).await.json()["outcome"], "scaled");
+    let r = edge.fire(&token, None).await;
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    assert_eq!(v["outcome"], "skipped");
+    let eligible = v["nextEligibleAtTS"].as_u64().expect("eligible") / 1000;
+    let now = hookgate::unix_now();
+    assert!(
+        (now + 298..=now + 300).contains(&eligible),
+        "{eligible} vs {now}"
+    );
+    assert!(v["nextEligibleAt"].as_str().expect("iso").ends_with('Z'));
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 3);
+    // A dry run during the cooldown reports the cooldown too, and changes nothing.
+    let r = http(
+        Method::POST,
+        &format!("{}&dryRun=true", edge.trigger_url(&token)),
+        None,
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["outcome"], "skipped");
+}
+
+#[tokio::test]
+async fn a_hand_change_is_seen_after_the_scale_ttl() {
+    let edge = start_edge(T).await;
+    let token = edge
+        .mint(
+            "1a5",
+            DriverConfig::ScaleService(ScaleServiceConfig {
+                max: 100,
+                ..scale("1s1")
+            }),
+        )
+        .await;
+    assert_eq!(edge.fire(&token, None).await.json()["to"], 3);
+    edge.clear_calls().await;
+    assert_eq!(edge.fire(&token, None).await.json()["to"], 4);
+    let paths = edge.called_paths().await;
+    assert_eq!(
+        paths,
+        ["/v2-beta/projects/1a5/services/1s1"],
+        "a burst costs one write and no read"
+    );
+    // Someone scales by hand in Rancher; within the TTL (1 s) hookgate sees it.
+    let r = http(
+        Method::PUT,
+        &edge.sim.url("/v2-beta/projects/1a5/services/1s1"),
+        Some(SERVICE),
+        &[],
+        Some(r#"{"scale": 20}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(edge.fire(&token, None).await.json()["from"], 20);
+}
+
+#[tokio::test]
+async fn the_action_completes_when_the_sender_hangs_up() {
+    let edge = start_edge(T).await;
+    let token = edge
+        .mint("1a5", DriverConfig::ScaleService(scale("1s1")))
+        .await;
+    // Warm the revocation cache, then make the service calls slow.
+    assert_eq!(edge.fire(&token, Some("")).await.status, 200);
+    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "latencyMs": 600}"#)
+        .await;
+    let url = edge.trigger_url(&token);
+    let hung_up = tokio::time::timeout(
+        Duration::from_millis(200),
+        http(Method::POST, &url, None, &[], None),
+    )
+    .await;
+    assert!(hung_up.is_err(), "the client gave up first");
+    // The PUT still lands: 3 → 4.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while edge.scale_of("1a5", "1s1").await != 4 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 4);
+}
+
+#[tokio::test]
+async fn other_routes() {
+    let edge = start_edge(T).await;
+    let r = get(&format!("{}/healthz", edge.base), SERVICE).await;
+    assert_eq!(r.status, 200);
+    let r = http(
+        Method::GET,
+        &format!("{}/readyz", edge.base),
+        None,
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    edge.fault(r#"{"pathPrefix": "/v2-beta", "status": 503}"#)
+        .await;
+    let r = http(
+        Method::GET,
+        &format!("{}/readyz", edge.base),
+        None,
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 502);
+    edge.clear_faults().await;
+    let token = edge
+        .mint("1a5", DriverConfig::ScaleService(scale("1s1")))
+        .await;
+    edge.fire(&token, None).await;
+    let m = http(
+        Method::GET,
+        &format!("{}/metrics", edge.base),
+        None,
+        &[],
+        None,
+    )
+    .await;
+    let text = String::from_utf8_lossy(&m.body).to_string();
+    assert!(
+        text.contains(r#"hookgate_triggers_total{driver="scaleService",outcome="scaled"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("hookgate_cattle_call_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"hookgate_cache_lookups_total{cache="scale",result="miss"}"#),
+        "{text}"
+    );
+    assert!(!text.contains(&token) && !text.contains("service-secret"));
+}
