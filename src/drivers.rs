@@ -1,7 +1,7 @@
 //! The drivers: what a receiver does when triggered. A closed set, one file per driver;
 //! `execute` runs at trigger time with the receiver's claims.
 
-mod scale_service;
+pub mod scale_service;
 
 use serde_json::{json, Value};
 

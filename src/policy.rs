@@ -5,9 +5,10 @@
 //!
 //! The state lives in this replica's memory only: dedupe and cooldown are per replica.
 
-use std::collections::{HashSet, VecDeque};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
-use serde_json::Value;
+use serde::Deserialize;
 
 use crate::receiver::OnResolved;
 
@@ -31,43 +32,59 @@ pub enum Notification {
     Plain,
 }
 
+// The notification as sent, borrowed from the body: only the fields dedupe needs are
+// decoded, the rest (annotations, URLs, values) are skipped without allocating.
+#[derive(Deserialize)]
+struct Doc<'a> {
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+    #[serde(borrow)]
+    alerts: Vec<AlertDoc<'a>>,
+}
+
+#[derive(Deserialize)]
+struct AlertDoc<'a> {
+    #[serde(borrow, default)]
+    status: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    fingerprint: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "startsAt")]
+    starts_at: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    labels: Option<BTreeMap<Cow<'a, str>, Cow<'a, str>>>,
+}
+
 impl Notification {
     /// Reads a body. Only well-formed alert notifications are treated specially.
     pub fn parse(body: &[u8]) -> Notification {
-        let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(body) else {
+        let Ok(doc) = serde_json::from_slice::<Doc<'_>>(body) else {
             return Notification::Plain;
         };
-        let (Some(Value::String(status)), Some(Value::Array(alerts))) =
-            (doc.get("status"), doc.get("alerts"))
-        else {
-            return Notification::Plain;
-        };
-        let resolved = match status.as_str() {
+        let resolved = match &*doc.status {
             "firing" => false,
             "resolved" => true,
             _ => return Notification::Plain,
         };
-        let keys = alerts
-            .iter()
-            .filter_map(Value::as_object)
+        let keys = doc
+            .alerts
+            .into_iter()
             // A firing notification also lists alerts that already resolved; only the ones
             // in the notification's own phase make it new or a duplicate.
             .filter(|a| {
-                a.get("status")
-                    .and_then(Value::as_str)
+                a.status
+                    .as_deref()
                     .is_none_or(|s| (s == "resolved") == resolved)
             })
             .map(|a| AlertKey {
-                fingerprint: match a.get("fingerprint").and_then(Value::as_str) {
-                    Some(f) => f.to_owned(),
+                fingerprint: match a.fingerprint {
+                    Some(f) => f.into_owned(),
                     // Older senders omit the fingerprint; the labels identify the alert.
-                    None => a.get("labels").map(Value::to_string).unwrap_or_default(),
+                    None => a
+                        .labels
+                        .map(|l| serde_json::to_string(&l).unwrap_or_default())
+                        .unwrap_or_default(),
                 },
-                starts_at: a
-                    .get("startsAt")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
+                starts_at: a.starts_at.map(Cow::into_owned).unwrap_or_default(),
                 resolved,
             })
             .collect();

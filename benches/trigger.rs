@@ -1,0 +1,80 @@
+//! The trigger path's in-process cost without I/O: strict query parsing, token open, body
+//! classification, policy decision and the clamp — everything a trigger does before it
+//! calls Cattle. Reported beside `token/open` (benches/token.rs) to show what the rest adds.
+//! Also the router, which every request passes.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use hookgate::drivers::scale_service::target;
+use hookgate::policy::{decide, Decision, Notification, ReceiverState};
+use hookgate::receiver::{
+    Claims, DriverConfig, OnResolved, ReceiverId, ScaleAction, ScaleServiceConfig,
+};
+use hookgate::router::route;
+use hookgate::token::KeyRing;
+use hookgate::trigger::parse_query;
+
+const NOW: u64 = 1_764_324_000;
+
+fn decision(c: &mut Criterion) {
+    let ring = KeyRing::new([("k1", vec![7u8; 32])]).expect("ring");
+    let claims = Claims {
+        receiver_id: ReceiverId([0x5a; 16]),
+        project_id: "1a5".into(),
+        issued_at: NOW,
+        expires_at: None,
+        config: DriverConfig::ScaleService(ScaleServiceConfig {
+            service_id: "1s1".into(),
+            action: ScaleAction::Up,
+            amount: 1,
+            min: 1,
+            max: 100,
+            cooldown_seconds: 60,
+            on_resolved: OnResolved::Ignore,
+        }),
+    };
+    let query = format!("token={}", ring.seal(&claims).expect("seal"));
+    let firing = include_str!("../tests/fixtures/alertmanager-firing.json").as_bytes();
+    let state = ReceiverState::default();
+
+    let mut run = |body: &[u8]| {
+        let q = parse_query(Some(black_box(query.as_str()))).expect("query");
+        let claims = ring.open(q.token, NOW).expect("token");
+        let note = Notification::parse(body);
+        let DriverConfig::ScaleService(cfg) = &claims.config else {
+            unreachable!()
+        };
+        match decide(&state, &note, cfg.on_resolved, cfg.cooldown_seconds, NOW) {
+            Decision::Act { reverse } => target(
+                black_box(5),
+                (cfg.action == ScaleAction::Up) != reverse,
+                cfg.amount,
+                cfg.min,
+                cfg.max,
+            ),
+            _ => 0,
+        }
+    };
+    let mut g = c.benchmark_group("trigger");
+    g.bench_function("decision_empty_body", |b| b.iter(|| run(b"")));
+    g.bench_function("decision_alertmanager_body", |b| b.iter(|| run(firing)));
+    g.finish();
+}
+
+fn router(c: &mut Criterion) {
+    let mut g = c.benchmark_group("router");
+    g.bench_function("route", |b| {
+        b.iter(|| {
+            (
+                route(black_box("/v1-webhooks/endpoint")),
+                route(black_box("/v1-webhooks/receivers/1go12/")),
+                route(black_box("/metrics")),
+            )
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, decision, router);
+criterion_main!(benches);
