@@ -38,7 +38,7 @@ fn decision(c: &mut Criterion) {
     let firing = include_str!("../tests/fixtures/alertmanager-firing.json").as_bytes();
     let state = ReceiverState::default();
 
-    let mut run = |body: &[u8]| {
+    let run = |body: &[u8]| {
         let q = parse_query(Some(black_box(query.as_str()))).expect("query");
         let claims = ring.open(q.token, NOW).expect("token");
         let note = Notification::parse(body);
