@@ -13,7 +13,7 @@ use hookgate::receiver::{
 };
 use hookgate::router::route;
 use hookgate::token::KeyRing;
-use hookgate::trigger::parse_query;
+use hookgate::trigger::{parse_query, Target};
 
 const NOW: u64 = 1_764_324_000;
 
@@ -40,7 +40,10 @@ fn decision(c: &mut Criterion) {
 
     let run = |body: &[u8]| {
         let q = parse_query(Some(black_box(query.as_str()))).expect("query");
-        let claims = ring.open(q.token, NOW).expect("token");
+        let Target::Token(token) = q.target else {
+            unreachable!()
+        };
+        let claims = ring.open(token, NOW).expect("token");
         let note = Notification::parse(body);
         let DriverConfig::ScaleService(cfg) = &claims.config else {
             unreachable!()

@@ -13,7 +13,7 @@ use crate::cattle::{Auth, Cattle, CattleError};
 use crate::config::Limits;
 use crate::error::Error;
 use crate::policy::ReceiverState;
-use crate::receiver::ReceiverId;
+use crate::receiver::{DriverConfig, ReceiverId};
 use crate::router::{route, Route};
 use crate::token::KeyRing;
 
@@ -30,7 +30,14 @@ pub struct Settings {
     /// How long a service's scale is trusted without asking Cattle.
     pub scale_ttl: Duration,
     pub limits: Limits,
+    /// Deployed behind Cattle's `/v1-webhooks` proxy: trust `X-API-Project-Id`/`X-API-Roles`
+    /// and use the service account (SPEC §5). Off by default.
+    pub behind_cattle_proxy: bool,
 }
+
+/// Set by the server on every request: whether it arrived over TLS.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnTls(pub bool);
 
 pub type Resp = Response<Full<Bytes>>;
 
@@ -53,6 +60,8 @@ pub struct Inner {
     service_locks: moka::sync::Cache<(String, String), Arc<tokio::sync::Mutex<()>>>,
     /// Per-receiver policy state (dedupe, cooldown), held locked from decision to record.
     receivers: moka::sync::Cache<ReceiverId, Arc<tokio::sync::Mutex<ReceiverState>>>,
+    /// (project, key) → the config of a receiver reached by key URL (`None`: no such key).
+    legacy: moka::future::Cache<(String, String), Option<DriverConfig>>,
 }
 
 impl std::ops::Deref for App {
@@ -80,6 +89,10 @@ impl App {
             .max_capacity(100_000)
             .time_to_idle(Duration::from_secs(86_400))
             .build();
+        let legacy = moka::future::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(settings.revocation_ttl)
+            .build();
         App(Arc::new(Inner {
             keys,
             cattle,
@@ -88,6 +101,7 @@ impl App {
             scales,
             service_locks,
             receivers,
+            legacy,
         }))
     }
 
@@ -122,6 +136,83 @@ impl App {
         self.revocations
             .insert((project.to_owned(), id), false)
             .await;
+    }
+
+    /// Marks a just-created receiver as existing, sparing its first trigger a look-up.
+    pub async fn remember_receiver(&self, project: &str, id: ReceiverId) {
+        self.revocations
+            .insert((project.to_owned(), id), true)
+            .await;
+    }
+
+    pub async fn forget_legacy(&self, project: &str, key: &str) {
+        self.legacy
+            .insert((project.to_owned(), key.to_owned()), None)
+            .await;
+    }
+
+    /// The config of the receiver whose generic object has `key` in `project` (cached both
+    /// ways for the revocation TTL). As Rancher's service did, the first record with that
+    /// key whose data reads as a receiver wins.
+    pub async fn legacy_receiver(
+        &self,
+        project: &str,
+        key: &str,
+    ) -> Result<Option<DriverConfig>, Error> {
+        let k = (project.to_owned(), key.to_owned());
+        if let Some(v) = self.legacy.get(&k).await {
+            crate::metrics::count_cache("legacy", true);
+            return Ok(v);
+        }
+        crate::metrics::count_cache("legacy", false);
+        let found = self
+            .cattle
+            .list_generic_objects(Auth::Service, project, &[("key", key)])
+            .await?;
+        let mut config = None;
+        for go in &found {
+            let Some(data) = &go.resource_data else {
+                continue;
+            };
+            let (Some(driver), Some(cfg)) = (
+                data.get("driver").and_then(|d| d.as_str()),
+                data.get("config"),
+            ) else {
+                continue;
+            };
+            config = Some(crate::api::wire::stored_config(driver, cfg, project)?);
+            break;
+        }
+        self.legacy.insert(k, config.clone()).await;
+        Ok(config)
+    }
+
+    /// The public base URL for links and trigger URLs: `--public-url`, else what the
+    /// request says (`X-Forwarded-Proto`/`X-Forwarded-Host`, then `Host`).
+    pub fn public_base(&self, headers: &HeaderMap, tls: bool) -> String {
+        if let Some(u) = &self.settings.public_url {
+            return u.trim_end_matches('/').to_owned();
+        }
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(str::trim)
+        };
+        let proto = match header("x-forwarded-proto") {
+            Some(p @ ("http" | "https")) => p,
+            _ if tls => "https",
+            _ => "http",
+        };
+        let host = header("x-forwarded-host")
+            .or_else(|| header("host"))
+            .filter(|h| {
+                h.parse::<http::uri::Authority>()
+                    .is_ok_and(|a| a.as_str() == *h)
+            })
+            .unwrap_or("localhost");
+        format!("{proto}://{host}")
     }
 
     pub fn service_lock(&self, project: &str, service: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -171,9 +262,45 @@ impl App {
             (Route::Healthz | Route::Readyz | Route::Metrics, _) => {
                 Error::MethodNotAllowed.response()
             }
-            (Route::NotFound, _) => Error::NotFound(format!("no route for {path}")).response(),
-            (_, _) => Error::NotFound("not served by this build".into()).response(),
+            (
+                Route::ApiRoot
+                | Route::Schemas
+                | Route::Schema(_)
+                | Route::Receivers
+                | Route::Receiver(_),
+                _,
+            ) => self.api(r, req).await,
+            (Route::Ui, _) => Error::NotFound(
+                "the web UI is not in this build yet; the API is at /v1-webhooks".into(),
+            )
+            .response(),
+            (Route::NotFound, _) => Error::NotFound("no such route".into()).response(),
         }
+    }
+
+    async fn api(&self, r: Route<'_>, req: Request<Incoming>) -> Resp {
+        let tls = req.extensions().get::<ConnTls>().is_some_and(|t| t.0);
+        let (mut parts, body) = req.into_parts();
+        // HTTP/2 carries the host in the URI, not in a Host header.
+        if !parts.headers.contains_key(header::HOST) {
+            if let Some(v) = parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            {
+                parts.headers.insert(header::HOST, v);
+            }
+        }
+        let body = if parts.method == Method::POST {
+            match self.read_body(&parts.headers, body).await {
+                Ok(b) => b,
+                Err(e) => return e.response(),
+            }
+        } else {
+            Bytes::new()
+        };
+        let query = parts.uri.query();
+        crate::api::handle(self, r, &parts.method, query, &parts.headers, tls, body).await
     }
 
     async fn readyz(&self) -> Resp {

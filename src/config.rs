@@ -119,6 +119,10 @@ pub struct EdgeArgs {
     /// Most connections served at once; more wait in the kernel's backlog.
     #[arg(long, env = "HOOKGATE_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
+    /// Deployed behind Cattle's /v1-webhooks proxy (drop-in for Rancher's webhook-service):
+    /// trust X-API-Project-Id and X-API-Roles, and use the service account for the API.
+    #[arg(long, env = "HOOKGATE_BEHIND_CATTLE_PROXY")]
+    pub behind_cattle_proxy: bool,
     /// On SIGTERM, how long in-flight requests may take to finish, in seconds.
     #[arg(long, env = "HOOKGATE_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,

@@ -6,6 +6,7 @@ pub mod scale_service;
 use serde_json::{json, Value};
 
 use crate::app::App;
+use crate::cattle::Auth;
 use crate::error::Error;
 use crate::receiver::{Claims, DriverConfig};
 
@@ -129,5 +130,53 @@ pub async fn execute(
             "the {} driver is not executed by this build yet",
             other.driver().name()
         ))),
+    }
+}
+
+/// Checks a new receiver's config against Cattle with the caller's credentials (Rancher's
+/// creation rules, cattle-api.md §5.5–5.8). Refusals are 400s naming the field.
+pub async fn validate(
+    app: &App,
+    auth: Auth<'_>,
+    project: &str,
+    config: &DriverConfig,
+) -> Result<(), Error> {
+    match config {
+        DriverConfig::ScaleService(c) => scale_service::validate(app, auth, project, c).await,
+        DriverConfig::ScaleHost(c) => {
+            if let Some(t) = &c.host_template_id {
+                let found = app
+                    .cattle
+                    .get_host_template(auth, project, t)
+                    .await
+                    .map_err(Error::from_caller)?;
+                if found.is_none_or(|t| t.removed.is_some()) {
+                    return Err(Error::invalid(
+                        400,
+                        "InvalidReference",
+                        "hostTemplateId",
+                        "hostTemplate does not exist",
+                    ));
+                }
+            }
+            Ok(())
+        }
+        DriverConfig::ServiceUpgrade(_) => Ok(()),
+        DriverConfig::ForwardPost(c) => {
+            let found = app
+                .cattle
+                .list_services(auth, project, &[("name", c.service_name.as_str())])
+                .await
+                .map_err(Error::from_caller)?;
+            if found.is_empty() {
+                return Err(Error::invalid(
+                    400,
+                    "InvalidReference",
+                    "serviceName",
+                    format!("no service named {} in this project", c.service_name),
+                ));
+            }
+            Ok(())
+        }
     }
 }

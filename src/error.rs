@@ -126,6 +126,20 @@ impl Error {
         }
     }
 
+    /// Cattle's refusal of the *caller's* credentials (management API, front deployment)
+    /// becomes the caller's own 401/403 instead of a gateway error.
+    pub fn from_caller(e: CattleError) -> Self {
+        match e {
+            CattleError::Rejected { status: 401, .. } => {
+                Error::Unauthorized("Cattle did not accept these credentials".into())
+            }
+            CattleError::Rejected { status: 403, .. } => {
+                Error::Forbidden("these credentials cannot reach this project".into())
+            }
+            e => Error::Cattle(e),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         self.parts().0
     }

@@ -8,6 +8,7 @@
 //! - [`metrics`]: Prometheus exposition; bounded label sets, no secrets.
 //! - [`sim`]: a Cattle v2-beta simulator (own wire types; never imports the client).
 
+pub mod api;
 pub mod app;
 pub mod cattle;
 pub mod config;

@@ -220,6 +220,7 @@ impl Edge {
             revocation_ttl: Duration::from_secs(args.revocation_ttl_secs.max(1)),
             scale_ttl: Duration::from_millis(args.scale_ttl_ms.max(1)),
             limits: limits.clone(),
+            behind_cattle_proxy: args.behind_cattle_proxy,
         };
         Ok(Edge {
             app: App::new(keys, client, settings),
@@ -331,22 +332,28 @@ async fn demo(args: DemoArgs) -> Result<ExitCode, Failure> {
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{addr}"));
 
-    // Until the management API mints receivers, the demo mints one for service 1s1 itself:
-    // the receiver record in Cattle, and its token.
-    let token = demo_receiver(&edge.app).await?;
+    let create = format!(
+        "curl -s -u alice:alice-secret -H 'Content-Type: application/json' \\\n\
+         \x20     -X POST '{base}/v1-webhooks/receivers?projectId=1a5' \\\n\
+         \x20     -d '{{\"name\": \"scale-web-up\", \"driver\": \"scaleService\", \"scaleServiceConfig\": \
+         {{\"serviceId\": \"1s1\", \"action\": \"up\", \"amount\": 1, \"min\": 1, \"max\": 10}}}}'"
+    );
     println!(
-        "\nhookgate demo\n\
-         \n  Cattle simulator  http://{sim_addr}/v2-beta   (default world; keys: service/service-secret,\
-         \n                    alice/alice-secret for project 1a5, bob/bob-secret for 1a7)\
-         \n  hookgate          {base}   (signing with {key_note})\
+        "\nhookgate demo: the edge service against a Cattle simulator, in one process\n\
+         \n  hookgate          {base}/v1-webhooks   (signing with {key_note})\
+         \n  web UI            {base}/   (not in this build yet)\
+         \n  Cattle simulator  http://{sim_addr}/v2-beta   (default world)\
+         \n  API keys          alice / alice-secret  (project 1a5 \"Default\")\
+         \n                    bob / bob-secret      (project 1a7 \"Staging\")\
+         \n                    service / service-secret  (all projects; hookgate's own account)\
          \n\
-         \n  A receiver that scales service 1s1 (\"web\", scale 2) up by 1, max 10. Fire it:\
+         \n  Create a receiver that scales service 1s1 (\"web\", scale 2) up by 1, and fire it:\
          \n\
-         \n    curl -X POST '{base}/v1-webhooks/endpoint?token={token}'\
+         \n    URL=$({create} | sed -n 's/.*\"url\":\"\\([^\"]*\\)\".*/\\1/p')\
+         \n    curl -s -X POST \"$URL\"\
          \n\
-         \n  and watch the scale:\
-         \n\
-         \n    curl -s -u service:service-secret http://{sim_addr}/v2-beta/projects/1a5/services/1s1 | grep -o '\"scale\":[0-9]*'\
+         \n  List receivers:   curl -s -u alice:alice-secret '{base}/v1-webhooks/receivers?projectId=1a5'\
+         \n  Watch the scale:  curl -s -u alice:alice-secret http://{sim_addr}/v2-beta/projects/1a5/services/1s1 | grep -o '\"scale\":[0-9]*'\
          \n\
          \n  Ctrl-C stops both.\n"
     );
@@ -354,42 +361,4 @@ async fn demo(args: DemoArgs) -> Result<ExitCode, Failure> {
     let _ = stop_sim.send(());
     let _ = sim_task.await;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn demo_receiver(app: &App) -> Result<String, Failure> {
-    use hookgate::receiver::{
-        Claims, DriverConfig, OnResolved, ReceiverId, ScaleAction, ScaleServiceConfig,
-    };
-    let claims = Claims {
-        receiver_id: ReceiverId::random().map_err(|e| anyhow::anyhow!("no random source: {e}"))?,
-        project_id: "1a5".into(),
-        issued_at: hookgate::unix_now(),
-        expires_at: None,
-        config: DriverConfig::ScaleService(ScaleServiceConfig {
-            service_id: "1s1".into(),
-            action: ScaleAction::Up,
-            amount: 1,
-            min: 1,
-            max: 10,
-            cooldown_seconds: 0,
-            on_resolved: OnResolved::Ignore,
-        }),
-    };
-    let token = app.keys.seal(&claims).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let rid = claims.receiver_id.to_string();
-    let data = serde_json::json!({"driver": "scaleService", "url": "", "config": claims.view().scale_service_config});
-    app.cattle
-        .create_generic_object(
-            hookgate::cattle::Auth::Service,
-            "1a5",
-            &hookgate::cattle::wire::NewGenericObject {
-                name: "demo-scale-web-up",
-                key: &rid,
-                kind: "webhookReceiver",
-                resource_data: &data,
-            },
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("creating the demo receiver: {e}"))?;
-    Ok(token)
 }

@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
-use crate::app::App;
+use crate::app::{App, ConnTls};
 use crate::config::Limits;
 
 const MAX_HEADER_BYTES: usize = 32 * 1024;
@@ -91,8 +91,10 @@ async fn serve_connection(
     limits: &Limits,
     watcher: hyper_util::server::graceful::Watcher,
 ) {
-    let svc = service_fn(move |req| {
+    let tls = ConnTls(acceptor.is_some());
+    let svc = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         let app = app.clone();
+        req.extensions_mut().insert(tls);
         async move { Ok::<_, Infallible>(app.handle(req).await) }
     });
     match acceptor {

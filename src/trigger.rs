@@ -15,13 +15,39 @@ use crate::app::{App, Resp};
 use crate::drivers::{self, Outcome};
 use crate::error::Error;
 use crate::policy::{self, Decision, Notification};
-use crate::receiver::{Claims, DriverConfig, OnResolved};
+use crate::receiver::{Claims, DriverConfig, OnResolved, ReceiverId};
 
 /// What the query string asks for.
 #[derive(Debug, PartialEq, Eq)]
 pub struct TriggerQuery<'a> {
-    pub token: &'a str,
+    pub target: Target<'a>,
     pub dry_run: bool,
+}
+
+/// Which receiver a trigger URL names.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// hookgate's sealed token.
+    Token(&'a str),
+    /// A receiver created by Rancher's webhook-service: its generic object's key.
+    Legacy { key: &'a str, project: &'a str },
+}
+
+/// The policy identity of a receiver reached by key: hookgate's own receivers (whose key is
+/// their id) share it with their token URL; Rancher's get a stable id derived from the key.
+pub fn legacy_receiver_id(project: &str, key: &str) -> ReceiverId {
+    ReceiverId::parse(key).unwrap_or_else(|| {
+        use sha2::Digest as _;
+        let d = sha2::Sha256::new()
+            .chain_update(b"hookgate legacy receiver\0")
+            .chain_update(project.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(key.as_bytes())
+            .finalize();
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&d[..16]);
+        ReceiverId(id)
+    })
 }
 
 /// Strict parsing (HARDENING.md, "Query strings and tokens"): known names only, each at
@@ -31,7 +57,7 @@ pub fn parse_query(query: Option<&str>) -> Result<TriggerQuery<'_>, Error> {
     if q.len() > crate::token::MAX_TOKEN_LEN + 64 {
         return Err(Error::Token(crate::token::TokenError::TooLarge));
     }
-    let (mut token, mut dry_run) = (None, None);
+    let (mut token, mut dry_run, mut key, mut project) = (None, None, None, None);
     for pair in q.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         if pair.contains(['%', '+']) {
@@ -42,11 +68,8 @@ pub fn parse_query(query: Option<&str>) -> Result<TriggerQuery<'_>, Error> {
         let slot = match name {
             "token" => &mut token,
             "dryRun" => &mut dry_run,
-            "key" | "projectId" => {
-                return Err(Error::NotImplemented(
-                    "legacy key URLs are not served by this build yet".into(),
-                ))
-            }
+            "key" => &mut key,
+            "projectId" => &mut project,
             _ => {
                 return Err(Error::BadRequest(format!(
                     "unknown query parameter `{name}`"
@@ -59,14 +82,40 @@ pub fn parse_query(query: Option<&str>) -> Result<TriggerQuery<'_>, Error> {
             )));
         }
     }
-    let token = token.ok_or_else(|| {
-        Error::invalid(
-            400,
-            "MissingRequired",
-            "token",
-            "the trigger URL has no token",
-        )
-    })?;
+    let id_like =
+        |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    let target = match (token, key, project) {
+        (Some(t), None, None) => Target::Token(t),
+        (None, Some(key), Some(project)) if id_like(key) && id_like(project) => {
+            Target::Legacy { key, project }
+        }
+        (None, Some(_), Some(_)) => {
+            return Err(Error::BadRequest(
+                "key and projectId must be alphanumeric".into(),
+            ))
+        }
+        (None, Some(_), None) => {
+            return Err(Error::invalid(
+                400,
+                "MissingRequired",
+                "projectId",
+                "Invalid execute url, url must contain projectId",
+            ))
+        }
+        (None, None, _) => {
+            return Err(Error::invalid(
+                400,
+                "MissingRequired",
+                "token",
+                "Invalid execute url, should have 'token' or 'key'",
+            ))
+        }
+        (Some(_), _, _) => {
+            return Err(Error::BadRequest(
+                "a trigger URL has either a token or a key, not both".into(),
+            ))
+        }
+    };
     let dry_run = match dry_run {
         None | Some("false") => false,
         Some("true" | "") => true,
@@ -79,7 +128,7 @@ pub fn parse_query(query: Option<&str>) -> Result<TriggerQuery<'_>, Error> {
             ))
         }
     };
-    Ok(TriggerQuery { token, dry_run })
+    Ok(TriggerQuery { target, dry_run })
 }
 
 /// The result of a trigger that did not fail.
@@ -95,24 +144,41 @@ pub async fn handle(app: &App, query: Option<&str>, body: Bytes) -> Resp {
         Ok(q) => q,
         Err(e) => return refused(e, started),
     };
-    let claims = match app.keys.open(q.token, crate::unix_now()) {
-        Ok(c) => c,
-        Err(e) => return refused(Error::Token(e), started),
-    };
-    match app
-        .receiver_exists(&claims.project_id, claims.receiver_id)
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => {
-            return finish(
-                &claims,
-                Err(Error::Forbidden("this receiver has been deleted".into())),
-                started,
-            )
+    let claims = match q.target {
+        Target::Token(token) => {
+            let claims = match app.keys.open(token, crate::unix_now()) {
+                Ok(c) => c,
+                Err(e) => return refused(Error::Token(e), started),
+            };
+            match app
+                .receiver_exists(&claims.project_id, claims.receiver_id)
+                .await
+            {
+                Ok(true) => claims,
+                Ok(false) => {
+                    let e = Error::Forbidden("this receiver has been deleted".into());
+                    return finish(&claims, Err(e), started);
+                }
+                Err(e) => return finish(&claims, Err(e), started),
+            }
         }
-        Err(e) => return finish(&claims, Err(e), started),
-    }
+        Target::Legacy { key, project } => match app.legacy_receiver(project, key).await {
+            Ok(Some(config)) => Claims {
+                receiver_id: legacy_receiver_id(project, key),
+                project_id: project.to_owned(),
+                issued_at: 0,
+                expires_at: None,
+                config,
+            },
+            Ok(None) => {
+                let e = Error::Forbidden(
+                    "Requested webhook has been revoked/does not exist for this account".into(),
+                );
+                return refused(e, started);
+            }
+            Err(e) => return refused(e, started),
+        },
+    };
     let note = Notification::parse(&body);
     let dry_run = q.dry_run;
     // The action completes on its own even if this request future is dropped.
@@ -248,18 +314,23 @@ mod tests {
     #[test]
     fn query_parsing_is_strict() {
         let ok = [
-            ("token=hg1.k.x.y", "hg1.k.x.y", false),
-            ("token=abc&dryRun=true", "abc", true),
-            ("dryRun=false&token=abc", "abc", false),
-            ("token=abc&dryRun", "abc", true),
+            ("token=hg1.k.x.y", Target::Token("hg1.k.x.y"), false),
+            ("token=abc&dryRun=true", Target::Token("abc"), true),
+            ("dryRun=false&token=abc", Target::Token("abc"), false),
+            ("token=abc&dryRun", Target::Token("abc"), true),
+            (
+                "key=Q8fAb&projectId=1a5",
+                Target::Legacy {
+                    key: "Q8fAb",
+                    project: "1a5",
+                },
+                false,
+            ),
         ];
-        for (q, token, dry) in ok {
+        for (q, target, dry_run) in ok {
             assert_eq!(
                 parse_query(Some(q)).expect(q),
-                TriggerQuery {
-                    token,
-                    dry_run: dry
-                },
+                TriggerQuery { target, dry_run },
                 "{q}"
             );
         }
@@ -272,6 +343,10 @@ mod tests {
             (Some("token=a+b"), 400),
             (Some("token=a&extra=1"), 400),
             (Some("token=a&dryRun=maybe"), 400),
+            (Some("key=abc"), 400),
+            (Some("key=a-b&projectId=1a5"), 400),
+            (Some("token=a&key=b&projectId=1a5"), 400),
+            (Some("key=a&key=b&projectId=1a5"), 400),
         ];
         for (q, status) in bad {
             let e = parse_query(q).expect_err(&format!("{q:?}"));
@@ -281,6 +356,26 @@ mod tests {
         assert_eq!(
             parse_query(Some(&huge)).expect_err("too long").status(),
             400
+        );
+    }
+}
+
+#[cfg(test)]
+mod legacy_tests {
+    use super::*;
+
+    #[test]
+    fn legacy_ids_are_stable_and_shared_with_tokens() {
+        let own = ReceiverId([0xab; 16]);
+        assert_eq!(legacy_receiver_id("1a5", &own.to_string()), own);
+        let a = legacy_receiver_id("1a5", "Q8fAbCdEfGhIjKlMnOpQrStUvWxYz0123456789a");
+        assert_eq!(
+            a,
+            legacy_receiver_id("1a5", "Q8fAbCdEfGhIjKlMnOpQrStUvWxYz0123456789a")
+        );
+        assert_ne!(
+            a,
+            legacy_receiver_id("1a7", "Q8fAbCdEfGhIjKlMnOpQrStUvWxYz0123456789a")
         );
     }
 }

@@ -76,6 +76,47 @@ pub async fn execute(
     })
 }
 
+/// Rancher's creation rules for scaleService, checked with the caller's credentials.
+pub async fn validate(
+    app: &App,
+    auth: Auth<'_>,
+    project: &str,
+    cfg: &ScaleServiceConfig,
+) -> Result<(), Error> {
+    let id = cfg.service_id.as_str();
+    let invalid = |m: String| Error::invalid(400, "InvalidReference", "serviceId", m);
+    let svc = app
+        .cattle
+        .get_service(auth, project, id)
+        .await
+        .map_err(Error::from_caller)?
+        .filter(|s| s.removed.is_none())
+        .ok_or_else(|| invalid(format!("Invalid service {id}")))?;
+    let kind = svc.kind.as_deref().unwrap_or("");
+    if !SCALABLE.contains(&kind) {
+        return Err(invalid(format!(
+            "Can only create webhooks for Services. The supplied service is of type {kind}"
+        )));
+    }
+    let launch = svc.launch_config.as_ref();
+    let global = launch
+        .and_then(|l| l.labels.as_ref())
+        .and_then(|l| l.get("io.rancher.scheduler.global"))
+        .is_some_and(|v| v == "true");
+    if global {
+        return Err(invalid(format!(
+            "Cannot create webhook for global service {id}"
+        )));
+    }
+    let image = launch.and_then(|l| l.image_uuid.as_deref()).unwrap_or("");
+    if image.is_empty() || image == "docker:rancher/none" {
+        return Err(invalid(format!(
+            "Cannot create webhook for service with no image {id}"
+        )));
+    }
+    Ok(())
+}
+
 /// Reads the service and checks it can still be scaled.
 async fn current_scale(app: &App, project: &str, id: &str) -> Result<i64, Error> {
     let svc = app

@@ -1,5 +1,6 @@
 //! The one integration-test binary: real processes, real HTTP(S), the simulator as Cattle.
 
+mod api;
 mod cattle;
 mod cli;
 mod serve;

@@ -21,10 +21,20 @@ pub struct SimHandle {
     pub addr: SocketAddr,
     /// `http://127.0.0.1:PORT`
     pub base: String,
-    _stop: oneshot::Sender<()>,
+    /// Stops the simulator when dropped; `None` for a shared view of another handle's sim.
+    _stop: Option<oneshot::Sender<()>>,
 }
 
 impl SimHandle {
+    /// Another handle on the same simulator (for a second hookgate replica).
+    pub fn share(&self) -> SimHandle {
+        SimHandle {
+            addr: self.addr,
+            base: self.base.clone(),
+            _stop: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -45,7 +55,7 @@ pub async fn start_sim_with(sim: Sim) -> SimHandle {
     SimHandle {
         addr,
         base: format!("http://{addr}"),
-        _stop: tx,
+        _stop: Some(tx),
     }
 }
 
@@ -96,6 +106,37 @@ pub async fn http(
     let resp = client.request(req).await.expect("response");
     let status = resp.status();
     let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A POST with exactly the given Content-Type (or none), for content-type rules.
+pub async fn raw_post(
+    url: &str,
+    creds: Option<(&str, &str)>,
+    content_type: Option<&str>,
+    body: &str,
+) -> Reply {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut req = Request::builder().method(Method::POST).uri(url);
+    if let Some(c) = creds {
+        req = req.header("authorization", basic(c));
+    }
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    let resp = client
+        .request(
+            req.body(Full::new(Bytes::from(body.to_owned())))
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    let (status, headers) = (resp.status(), resp.headers().clone());
     let body = resp.into_body().collect().await.expect("body").to_bytes();
     Reply {
         status,
@@ -204,7 +245,7 @@ pub async fn start_tls_sim(pki: &TestPki) -> SimHandle {
     SimHandle {
         addr,
         base: format!("https://{addr}"),
-        _stop: tx,
+        _stop: Some(tx),
     }
 }
 
@@ -289,6 +330,15 @@ mod edge {
     }
 
     pub async fn start_edge_on(sim: SimHandle, cattle_timeout: Duration) -> Edge {
+        start_edge_with(sim, cattle_timeout, false, Duration::from_secs(30)).await
+    }
+
+    pub async fn start_edge_with(
+        sim: SimHandle,
+        cattle_timeout: Duration,
+        behind_cattle_proxy: bool,
+        revocation_ttl: Duration,
+    ) -> Edge {
         let cattle = Cattle::new(&CattleConfig {
             url: format!("{}/v1", sim.base),
             access_key: "service".into(),
@@ -300,9 +350,10 @@ mod edge {
         .expect("client");
         let settings = Settings {
             public_url: None,
-            revocation_ttl: Duration::from_secs(30),
+            revocation_ttl,
             scale_ttl: Duration::from_secs(1),
             limits: limits(),
+            behind_cattle_proxy,
         };
         let app = App::new(test_keys(), cattle, settings);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
