@@ -323,3 +323,196 @@ async fn bad_settings_are_one_line_errors() {
     assert_eq!(out.status.code(), Some(64));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("service-secret"));
 }
+
+/// Reads a child's stdout until `done` matches what was read so far (bounded).
+fn read_until(child: &mut Child, done: impl Fn(&str) -> bool) -> String {
+    use std::io::Read as _;
+    let mut out = child.stdout.take().expect("stdout");
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !done(&text) && std::time::Instant::now() < deadline {
+        match out.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    text
+}
+
+#[tokio::test]
+async fn the_sim_command_serves_the_default_world() {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["sim", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sim");
+    let serve = Serve {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        port,
+    };
+    wait_listening(serve.port).await;
+    let url = format!("{}/v2-beta/projects/1a7/services", serve.base);
+    assert_eq!(get(&url, ALICE).await.status, 403);
+    assert_eq!(http(Method::GET, &url, None, &[], None).await.status, 401);
+    let s = get(
+        &format!("{}/v2-beta/projects/1a5/services/1s1", serve.base),
+        ALICE,
+    )
+    .await
+    .json();
+    assert_eq!(
+        (s["name"].as_str(), s["scale"].as_i64()),
+        (Some("web"), Some(2))
+    );
+}
+
+/// The README's first command, used as a newcomer would: start the demo, paste the curl
+/// pair it prints, list, delete.
+#[tokio::test]
+async fn the_demo_as_printed() {
+    let (port, sim_port) = (free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args([
+            "demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--sim-listen",
+            &format!("127.0.0.1:{sim_port}"),
+        ])
+        .env_remove("HOOKGATE_KEYS")
+        .env_remove("HOOKGATE_KEYS_FILE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn demo");
+    let banner = read_until(&mut child, |t| t.contains("Ctrl-C"));
+    let serve = Serve {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        port,
+    };
+    wait_listening(serve.port).await;
+    for must in [
+        "alice / alice-secret",
+        "bob / bob-secret",
+        "web UI",
+        &format!("http://127.0.0.1:{port}/"),
+    ] {
+        assert!(banner.contains(must), "banner lacks {must}:\n{banner}");
+    }
+    // The two lines after "fire it:" are the pair to paste.
+    let start = banner.find("URL=$(").expect("create command");
+    let end = banner[start..]
+        .find("curl -s -X POST \"$URL\"")
+        .expect("fire command")
+        + start;
+    let script = format!("{}\ncurl -s -X POST \"$URL\"\n", &banner[start..end]);
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .expect("bash")
+    })
+    .await
+    .expect("join");
+    let fired: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(
+        (
+            fired["outcome"].as_str(),
+            fired["from"].as_i64(),
+            fired["to"].as_i64()
+        ),
+        (Some("scaled"), Some(2), Some(3))
+    );
+    let sim = format!("http://127.0.0.1:{sim_port}");
+    let s = get(&format!("{sim}/v2-beta/projects/1a5/services/1s1"), ALICE)
+        .await
+        .json();
+    assert_eq!(s["scale"], 3);
+
+    let list = get(
+        &format!("{}/v1-webhooks/receivers?projectId=1a5", serve.base),
+        ALICE,
+    )
+    .await
+    .json();
+    let rec = list["data"][0].clone();
+    assert_eq!(rec["name"], "scale-web-up");
+    let del = http(
+        Method::DELETE,
+        rec["links"]["self"].as_str().expect("self"),
+        Some(ALICE),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(del.status, 204);
+    let again = http(
+        Method::POST,
+        rec["url"].as_str().expect("url"),
+        None,
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(again.status, 403);
+}
+
+#[tokio::test]
+async fn silent_and_slow_clients_are_cut_off() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let sim = start_sim(Duration::ZERO).await;
+    let serve = spawn_serve(&sim, None, &["--header-timeout-ms", "400"]);
+    wait_listening(serve.port).await;
+    // Connects and sends nothing: closed at the first-byte deadline.
+    let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", serve.port))
+        .await
+        .expect("connect");
+    let mut buf = [0u8; 256];
+    let closed = tokio::time::timeout(Duration::from_secs(3), silent.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "silent connection still open: {closed:?}"
+    );
+    // Slowloris: a header byte at a time, never finishing.
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", serve.port))
+        .await
+        .expect("connect");
+    let started = std::time::Instant::now();
+    let mut cut = false;
+    for b in
+        b"POST /v1-webhooks/endpoint HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaa".iter()
+    {
+        if slow.write_all(&[*b]).await.is_err() {
+            cut = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !cut {
+        let r = tokio::time::timeout(Duration::from_secs(3), slow.read(&mut buf)).await;
+        cut = matches!(r, Ok(Ok(_)) | Ok(Err(_)));
+    }
+    assert!(cut, "slowloris connection was not cut");
+    assert!(started.elapsed() < Duration::from_secs(6));
+    // A body that is declared and never sent gets a 4xx within the body timeout.
+    let mut stalled = tokio::net::TcpStream::connect(("127.0.0.1", serve.port))
+        .await
+        .expect("connect");
+    stalled
+        .write_all(b"POST /v1-webhooks/receivers?projectId=1a5 HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YWxpY2U6YWxpY2Utc2VjcmV0\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .expect("write");
+    let n = tokio::time::timeout(Duration::from_secs(3), stalled.read(&mut buf))
+        .await
+        .expect("answered in time")
+        .expect("read");
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+}
