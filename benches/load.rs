@@ -1,0 +1,224 @@
+//! Load run on loopback: the trigger path beside a bare hyper server and beside the
+//! simulator called directly, measured in one run with `oha`.
+//!
+//!     cargo bench --bench load            (needs `oha` on PATH: cargo install oha --locked)
+//!
+//! The servers run in this process on core 0; `oha` runs on core 1 (taskset). Each target
+//! gets a closed-loop run (capacity, requests/s) and then a fixed-rate run at half that
+//! capacity with latency correction (an honest p99; closed-loop tools under-report stalls).
+//! Every run is bounded in time; nothing leaves 127.0.0.1. Outside `cargo bench` (for
+//! example under `cargo test --benches`) it does nothing.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hookgate::app::{App, Settings};
+use hookgate::cattle::{Cattle, CattleConfig};
+use hookgate::config::Limits;
+use hookgate::receiver::{Claims, DriverConfig, OnResolved, ReceiverId, ScaleAction, ScaleServiceConfig};
+use hookgate::token::KeyRing;
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+const CLOSED_SECS: u64 = 8;
+const FIXED_SECS: u64 = 8;
+const CONNECTIONS: u32 = 16;
+
+struct Target {
+    name: &'static str,
+    url: String,
+    method: &'static str,
+    headers: Vec<String>,
+    body: Option<&'static str>,
+}
+
+struct Measured {
+    rps: f64,
+    p99_ms: f64,
+    fixed_rate: f64,
+    fixed_p99_ms: f64,
+    success: f64,
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("load: run with `cargo bench --bench load`");
+        return;
+    }
+    if Command::new("oha").arg("--version").output().is_err() {
+        eprintln!("load: `oha` is not on PATH (cargo install oha --locked)");
+        std::process::exit(1);
+    }
+    pin_to_core(0);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let targets = rt.block_on(start_servers());
+    let mut results = Vec::new();
+    for t in &targets {
+        eprintln!("load: {} …", t.name);
+        let closed = oha(t, &["-z", &format!("{CLOSED_SECS}s"), "-c", &CONNECTIONS.to_string()]);
+        let rate = (closed.0 / 2.0).max(1.0);
+        let fixed = oha(
+            t,
+            &["-z", &format!("{FIXED_SECS}s"), "-c", &CONNECTIONS.to_string(), "-q", &format!("{rate:.0}"), "--latency-correction"],
+        );
+        results.push((t.name, Measured { rps: closed.0, p99_ms: closed.1, fixed_rate: rate, fixed_p99_ms: fixed.1, success: closed.2.min(fixed.2) }));
+    }
+    let base = results[0].1.rps;
+    println!("\n{:<34} {:>10} {:>9} {:>8} {:>12} {:>13} {:>8}", "target", "req/s", "p99 ms", "ratio", "fixed req/s", "fixed p99 ms", "ok");
+    for (name, m) in &results {
+        println!(
+            "{:<34} {:>10.0} {:>9.2} {:>8.3} {:>12.0} {:>13.2} {:>7.1}%",
+            name, m.rps, m.p99_ms, m.rps / base, m.fixed_rate, m.fixed_p99_ms, m.success * 100.0
+        );
+    }
+    println!("\nratio = req/s relative to the bare hyper server in this run ({CONNECTIONS} connections, closed loop, {CLOSED_SECS} s);");
+    println!("fixed = {FIXED_SECS} s at half that rate with latency correction.");
+}
+
+/// Runs oha against a target; returns (requests/s, p99 ms, success rate).
+fn oha(t: &Target, extra: &[&str]) -> (f64, f64, f64) {
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "1", "oha", "--no-tui", "--output-format", "json", "-m", t.method]);
+    for h in &t.headers {
+        cmd.args(["-H", h]);
+    }
+    if let Some(b) = t.body {
+        cmd.args(["-d", b]);
+    }
+    cmd.args(extra).arg(&t.url);
+    let out = cmd.output().expect("run oha");
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("oha output ({e}): {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+    let rps = v["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0);
+    let p99 = v["latencyPercentiles"]["p99"].as_f64().unwrap_or(f64::NAN) * 1000.0;
+    let ok = v["summary"]["successRate"].as_f64().unwrap_or(0.0);
+    (rps, p99, ok)
+}
+
+fn pin_to_core(core: u32) {
+    let pid = std::process::id().to_string();
+    let _ = Command::new("taskset").args(["-a", "-p", "-c", &core.to_string(), &pid]).output();
+}
+
+async fn bind() -> (TcpListener, SocketAddr) {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let a = l.local_addr().expect("addr");
+    (l, a)
+}
+
+async fn start_servers() -> Vec<Target> {
+    // 1. A bare hyper server: the floor for any HTTP service on this machine.
+    let (bare, bare_addr) = bind().await;
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = bare.accept().await else { continue };
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(|_req| async {
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"ok\n"))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+
+    // 2. The simulator, as Cattle.
+    let (sim_l, sim_addr) = bind().await;
+    let sim = Arc::new(hookgate::sim::Sim::with_default_world(Duration::ZERO));
+    tokio::spawn(hookgate::sim::serve(sim_l, sim, std::future::pending()));
+
+    // 3. hookgate against it.
+    let keys = || KeyRing::new([("k1", vec![7u8; 32])]).expect("ring");
+    let cattle = Cattle::new(&CattleConfig {
+        url: format!("http://{sim_addr}/v1"),
+        access_key: "service".into(),
+        secret_key: "service-secret".into(),
+        timeout: Duration::from_secs(10),
+        connect_timeout: Duration::from_secs(2),
+        extra_roots_pem: None,
+    })
+    .expect("client");
+    let limits = Limits {
+        max_body_bytes: 1 << 20,
+        header_timeout: Duration::from_secs(10),
+        tls_handshake_timeout: Duration::from_secs(5),
+        max_connections: 10_000,
+        shutdown_grace: Duration::from_secs(1),
+    };
+    let settings = Settings {
+        public_url: None,
+        revocation_ttl: Duration::from_secs(30),
+        scale_ttl: Duration::from_secs(1),
+        limits: limits.clone(),
+        behind_cattle_proxy: false,
+    };
+    let app = App::new(keys(), cattle.clone(), settings);
+    let (edge_l, edge_addr) = bind().await;
+    tokio::spawn(hookgate::server::run(edge_l, None, app, limits, std::future::pending()));
+
+    let mint = |service: &str, max: u32| {
+        let claims = Claims {
+            receiver_id: ReceiverId::random().expect("random"),
+            project_id: "1a5".into(),
+            issued_at: hookgate::unix_now(),
+            expires_at: None,
+            config: DriverConfig::ScaleService(ScaleServiceConfig {
+                service_id: service.into(),
+                action: ScaleAction::Up,
+                amount: 1,
+                min: 1,
+                max,
+                cooldown_seconds: 0,
+                on_resolved: OnResolved::Ignore,
+            }),
+        };
+        (keys().seal(&claims).expect("seal"), claims.receiver_id.to_string())
+    };
+    let (acting, acting_id) = mint("1s1", 1_000_000_000);
+    let (bounded, bounded_id) = mint("1s2", 1); // 1s2 has scale 1: always at its bound
+    for id in [&acting_id, &bounded_id] {
+        let data = serde_json::json!({"driver": "scaleService", "url": "", "config": {}});
+        cattle
+            .create_generic_object(
+                hookgate::cattle::Auth::Service,
+                "1a5",
+                &hookgate::cattle::wire::NewGenericObject { name: id, key: id, kind: "webhookReceiver", resource_data: &data },
+            )
+            .await
+            .expect("receiver record");
+    }
+    let basic = "Authorization: Basic c2VydmljZTpzZXJ2aWNlLXNlY3JldA==".to_owned(); // service:service-secret
+    vec![
+        Target { name: "bare hyper (GET /)", url: format!("http://{bare_addr}/"), method: "GET", headers: vec![], body: None },
+        Target {
+            name: "simulator direct (PUT scale)",
+            url: format!("http://{sim_addr}/v2-beta/projects/1a5/services/1s3"),
+            method: "PUT",
+            headers: vec![basic.clone(), "Content-Type: application/json".into()],
+            body: Some(r#"{"scale": 1}"#),
+        },
+        Target {
+            name: "trigger at bound (no Cattle call)",
+            url: format!("http://{edge_addr}/v1-webhooks/endpoint?token={bounded}"),
+            method: "POST",
+            headers: vec![],
+            body: None,
+        },
+        Target {
+            name: "trigger scaling (PUT to simulator)",
+            url: format!("http://{edge_addr}/v1-webhooks/endpoint?token={acting}"),
+            method: "POST",
+            headers: vec![],
+            body: None,
+        },
+    ]
+}
