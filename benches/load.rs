@@ -15,12 +15,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hookgate::app::{App, Settings};
 use hookgate::cattle::{Cattle, CattleConfig};
 use hookgate::config::Limits;
-use hookgate::receiver::{Claims, DriverConfig, OnResolved, ReceiverId, ScaleAction, ScaleServiceConfig};
+use hookgate::receiver::{
+    Claims, DriverConfig, OnResolved, ReceiverId, ScaleAction, ScaleServiceConfig,
+};
 use hookgate::token::KeyRing;
+use http_body_util::Full;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
@@ -63,20 +65,54 @@ fn main() {
     let mut results = Vec::new();
     for t in &targets {
         eprintln!("load: {} …", t.name);
-        let closed = oha(t, &["-z", &format!("{CLOSED_SECS}s"), "-c", &CONNECTIONS.to_string()]);
+        let closed = oha(
+            t,
+            &[
+                "-z",
+                &format!("{CLOSED_SECS}s"),
+                "-c",
+                &CONNECTIONS.to_string(),
+            ],
+        );
         let rate = (closed.0 / 2.0).max(1.0);
         let fixed = oha(
             t,
-            &["-z", &format!("{FIXED_SECS}s"), "-c", &CONNECTIONS.to_string(), "-q", &format!("{rate:.0}"), "--latency-correction"],
+            &[
+                "-z",
+                &format!("{FIXED_SECS}s"),
+                "-c",
+                &CONNECTIONS.to_string(),
+                "-q",
+                &format!("{rate:.0}"),
+                "--latency-correction",
+            ],
         );
-        results.push((t.name, Measured { rps: closed.0, p99_ms: closed.1, fixed_rate: rate, fixed_p99_ms: fixed.1, success: closed.2.min(fixed.2) }));
+        results.push((
+            t.name,
+            Measured {
+                rps: closed.0,
+                p99_ms: closed.1,
+                fixed_rate: rate,
+                fixed_p99_ms: fixed.1,
+                success: closed.2.min(fixed.2),
+            },
+        ));
     }
     let base = results[0].1.rps;
-    println!("\n{:<34} {:>10} {:>9} {:>8} {:>12} {:>13} {:>8}", "target", "req/s", "p99 ms", "ratio", "fixed req/s", "fixed p99 ms", "ok");
+    println!(
+        "\n{:<34} {:>10} {:>9} {:>8} {:>12} {:>13} {:>8}",
+        "target", "req/s", "p99 ms", "ratio", "fixed req/s", "fixed p99 ms", "ok"
+    );
     for (name, m) in &results {
         println!(
             "{:<34} {:>10.0} {:>9.2} {:>8.3} {:>12.0} {:>13.2} {:>7.1}%",
-            name, m.rps, m.p99_ms, m.rps / base, m.fixed_rate, m.fixed_p99_ms, m.success * 100.0
+            name,
+            m.rps,
+            m.p99_ms,
+            m.rps / base,
+            m.fixed_rate,
+            m.fixed_p99_ms,
+            m.success * 100.0
         );
     }
     println!("\nratio = req/s relative to the bare hyper server in this run ({CONNECTIONS} connections, closed loop, {CLOSED_SECS} s);");
@@ -86,7 +122,16 @@ fn main() {
 /// Runs oha against a target; returns (requests/s, p99 ms, success rate).
 fn oha(t: &Target, extra: &[&str]) -> (f64, f64, f64) {
     let mut cmd = Command::new("taskset");
-    cmd.args(["-c", "1", "oha", "--no-tui", "--output-format", "json", "-m", t.method]);
+    cmd.args([
+        "-c",
+        "1",
+        "oha",
+        "--no-tui",
+        "--output-format",
+        "json",
+        "-m",
+        t.method,
+    ]);
     for h in &t.headers {
         cmd.args(["-H", h]);
     }
@@ -95,8 +140,13 @@ fn oha(t: &Target, extra: &[&str]) -> (f64, f64, f64) {
     }
     cmd.args(extra).arg(&t.url);
     let out = cmd.output().expect("run oha");
-    let v: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("oha output ({e}): {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "oha output ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     let rps = v["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0);
     let p99 = v["latencyPercentiles"]["p99"].as_f64().unwrap_or(f64::NAN) * 1000.0;
     let ok = v["summary"]["successRate"].as_f64().unwrap_or(0.0);
@@ -105,7 +155,9 @@ fn oha(t: &Target, extra: &[&str]) -> (f64, f64, f64) {
 
 fn pin_to_core(core: u32) {
     let pid = std::process::id().to_string();
-    let _ = Command::new("taskset").args(["-a", "-p", "-c", &core.to_string(), &pid]).output();
+    let _ = Command::new("taskset")
+        .args(["-a", "-p", "-c", &core.to_string(), &pid])
+        .output();
 }
 
 async fn bind() -> (TcpListener, SocketAddr) {
@@ -119,10 +171,14 @@ async fn start_servers() -> Vec<Target> {
     let (bare, bare_addr) = bind().await;
     tokio::spawn(async move {
         loop {
-            let Ok((s, _)) = bare.accept().await else { continue };
+            let Ok((s, _)) = bare.accept().await else {
+                continue;
+            };
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(|_req| async {
-                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"ok\n"))))
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                        Bytes::from_static(b"ok\n"),
+                    )))
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
@@ -163,7 +219,13 @@ async fn start_servers() -> Vec<Target> {
     };
     let app = App::new(keys(), cattle.clone(), settings);
     let (edge_l, edge_addr) = bind().await;
-    tokio::spawn(hookgate::server::run(edge_l, None, app, limits, std::future::pending()));
+    tokio::spawn(hookgate::server::run(
+        edge_l,
+        None,
+        app,
+        limits,
+        std::future::pending(),
+    ));
 
     let mint = |service: &str, max: u32| {
         let claims = Claims {
@@ -181,7 +243,10 @@ async fn start_servers() -> Vec<Target> {
                 on_resolved: OnResolved::Ignore,
             }),
         };
-        (keys().seal(&claims).expect("seal"), claims.receiver_id.to_string())
+        (
+            keys().seal(&claims).expect("seal"),
+            claims.receiver_id.to_string(),
+        )
     };
     let (acting, acting_id) = mint("1s1", 1_000_000_000);
     let (bounded, bounded_id) = mint("1s2", 1); // 1s2 has scale 1: always at its bound
@@ -191,14 +256,25 @@ async fn start_servers() -> Vec<Target> {
             .create_generic_object(
                 hookgate::cattle::Auth::Service,
                 "1a5",
-                &hookgate::cattle::wire::NewGenericObject { name: id, key: id, kind: "webhookReceiver", resource_data: &data },
+                &hookgate::cattle::wire::NewGenericObject {
+                    name: id,
+                    key: id,
+                    kind: "webhookReceiver",
+                    resource_data: &data,
+                },
             )
             .await
             .expect("receiver record");
     }
     let basic = "Authorization: Basic c2VydmljZTpzZXJ2aWNlLXNlY3JldA==".to_owned(); // service:service-secret
     vec![
-        Target { name: "bare hyper (GET /)", url: format!("http://{bare_addr}/"), method: "GET", headers: vec![], body: None },
+        Target {
+            name: "bare hyper (GET /)",
+            url: format!("http://{bare_addr}/"),
+            method: "GET",
+            headers: vec![],
+            body: None,
+        },
         Target {
             name: "simulator direct (PUT scale)",
             url: format!("http://{sim_addr}/v2-beta/projects/1a5/services/1s3"),

@@ -19,7 +19,7 @@ use crate::app::{json as json_resp, no_store, App, Resp};
 use crate::cattle::wire::{GenericObject, NewGenericObject};
 use crate::cattle::Auth;
 use crate::error::Error;
-use crate::receiver::{Claims, DriverConfig, ReceiverId};
+use crate::receiver::{Claims, ReceiverId};
 use crate::router::Route;
 use wire::{config_json, CreateReceiver};
 
@@ -331,48 +331,7 @@ async fn create(app: &App, c: &Caller, headers: &HeaderMap, body: &[u8]) -> Resu
             "Name is longer than 255 characters",
         ));
     }
-    let config = match req.driver.as_deref() {
-        None | Some("") => {
-            return Err(Error::invalid(
-                400,
-                "MissingRequired",
-                "driver",
-                "Driver not provided",
-            ))
-        }
-        Some("scaleService") => DriverConfig::ScaleService(
-            req.scale_service_config
-                .as_ref()
-                .ok_or_else(|| missing_config("scaleServiceConfig"))?
-                .to_config()?,
-        ),
-        Some("scaleHost") => DriverConfig::ScaleHost(
-            req.scale_host_config
-                .as_ref()
-                .ok_or_else(|| missing_config("scaleHostConfig"))?
-                .to_config()?,
-        ),
-        Some("serviceUpgrade") => DriverConfig::ServiceUpgrade(
-            req.service_upgrade_config
-                .as_ref()
-                .ok_or_else(|| missing_config("serviceUpgradeConfig"))?
-                .to_config()?,
-        ),
-        Some("forwardPost") => DriverConfig::ForwardPost(
-            req.forward_post_config
-                .as_ref()
-                .ok_or_else(|| missing_config("forwardPostConfig"))?
-                .to_config(&c.project)?,
-        ),
-        Some(other) => {
-            return Err(Error::invalid(
-                400,
-                "InvalidOption",
-                "driver",
-                format!("Invalid driver {other}"),
-            ))
-        }
-    };
+    let config = req.config(&c.project)?;
 
     // Cattle decides whether these credentials reach the project at all.
     app.cattle
@@ -432,13 +391,4 @@ async fn create(app: &App, c: &Caller, headers: &HeaderMap, body: &[u8]) -> Resu
         Error::Internal("Cattle returned the receiver record without its data".into())
     })?;
     Ok(json_resp(StatusCode::OK, &v))
-}
-
-fn missing_config(field: &'static str) -> Error {
-    Error::invalid(
-        400,
-        "MissingRequired",
-        field,
-        format!("{field} not provided"),
-    )
 }

@@ -313,40 +313,42 @@ impl ForwardPostIn {
     }
 }
 
-/// A driver config as Rancher stored it in `resourceData.config`, for `driver`.
-pub fn stored_config(driver: &str, config: &Value, project: &str) -> Result<DriverConfig, Error> {
-    let parse = |field: &'static str| -> Result<Value, Error> {
-        if config.is_object() {
-            Ok(config.clone())
-        } else {
-            Err(bad(field, "Driver config not found"))
+impl CreateReceiver {
+    /// The active driver's config, checked field by field.
+    pub fn config(&self, project: &str) -> Result<DriverConfig, Error> {
+        fn active<'a, T>(c: &'a Option<T>, field: &'static str) -> Result<&'a T, Error> {
+            c.as_ref()
+                .ok_or_else(|| missing(field, format!("{field} not provided")))
         }
-    };
-    let decode_err =
-        |e: serde_json::Error| Error::BadRequest(format!("stored config is invalid: {e}"));
-    Ok(match driver {
-        "scaleService" => DriverConfig::ScaleService(
-            serde_json::from_value::<ScaleServiceIn>(parse("scaleServiceConfig")?)
-                .map_err(decode_err)?
-                .to_config()?,
-        ),
-        "scaleHost" => DriverConfig::ScaleHost(
-            serde_json::from_value::<ScaleHostIn>(parse("scaleHostConfig")?)
-                .map_err(decode_err)?
-                .to_config()?,
-        ),
-        "serviceUpgrade" => DriverConfig::ServiceUpgrade(
-            serde_json::from_value::<ServiceUpgradeIn>(parse("serviceUpgradeConfig")?)
-                .map_err(decode_err)?
-                .to_config()?,
-        ),
-        "forwardPost" => DriverConfig::ForwardPost(
-            serde_json::from_value::<ForwardPostIn>(parse("forwardPostConfig")?)
-                .map_err(decode_err)?
-                .to_config(project)?,
-        ),
-        other => return Err(bad("driver", format!("Invalid driver {other}"))),
-    })
+        Ok(match self.driver.as_deref() {
+            None | Some("") => return Err(missing("driver", "Driver not provided")),
+            Some("scaleService") => DriverConfig::ScaleService(
+                active(&self.scale_service_config, "scaleServiceConfig")?.to_config()?,
+            ),
+            Some("scaleHost") => DriverConfig::ScaleHost(
+                active(&self.scale_host_config, "scaleHostConfig")?.to_config()?,
+            ),
+            Some("serviceUpgrade") => DriverConfig::ServiceUpgrade(
+                active(&self.service_upgrade_config, "serviceUpgradeConfig")?.to_config()?,
+            ),
+            Some("forwardPost") => DriverConfig::ForwardPost(
+                active(&self.forward_post_config, "forwardPostConfig")?.to_config(project)?,
+            ),
+            Some(other) => return Err(bad("driver", format!("Invalid driver {other}"))),
+        })
+    }
+}
+
+/// A driver config as Rancher stored it in `resourceData.config`, for `driver`: read exactly
+/// as a create request naming that driver would be.
+pub fn stored_config(driver: &str, config: &Value, project: &str) -> Result<DriverConfig, Error> {
+    if !config.is_object() {
+        return Err(bad("config", "Driver config not found"));
+    }
+    let doc = json!({ "driver": driver, format!("{driver}Config"): config });
+    let req: CreateReceiver = serde_json::from_value(doc)
+        .map_err(|e| Error::BadRequest(format!("stored config is invalid: {e}")))?;
+    req.config(project)
 }
 
 /// The config as the API shows it and as it is stored: Rancher's field names plus `type`.

@@ -277,6 +277,15 @@ impl World {
         }
     }
 
+    fn state_of(&self, k: (&'static str, u64)) -> String {
+        self.rows
+            .get(&k)
+            .and_then(|r| r.data.get("state"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    }
+
     pub fn get(
         &self,
         ty: &'static TypeInfo,
@@ -599,12 +608,7 @@ impl World {
         if changes.is_empty() {
             return Ok(self.render(&self.rows[&k], scope));
         }
-        let state = self.rows[&k]
-            .data
-            .get("state")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
+        let state = self.state_of(k);
         if ty.id == "service" {
             if !available_actions(ty, &state).contains(&"update") {
                 return Err(ApiError::status(409));
@@ -638,12 +642,7 @@ impl World {
         scope: &str,
     ) -> Result<Value, ApiError> {
         let k = self.find(ty, project, id)?;
-        let state = self.rows[&k]
-            .data
-            .get("state")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
+        let state = self.state_of(k);
         if !available_actions(ty, &state).contains(&"remove") {
             return Err(ApiError::status(405));
         }
@@ -669,12 +668,7 @@ impl World {
         if !ty.resource_actions.contains(&action) {
             return Err(ApiError::invalid("InvalidAction", "action"));
         }
-        let state = self.rows[&k]
-            .data
-            .get("state")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
+        let state = self.state_of(k);
         if !available_actions(ty, &state).contains(&action) {
             return Err(ApiError::invalid("ActionNotAvailable", "action"));
         }
