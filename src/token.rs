@@ -127,7 +127,10 @@ fn decode_b64url(s: &[u8], out: &mut [u8]) -> Option<usize> {
         let (a, b, c2, d) = (v(c[0]), v(c[1]), v(c[2]), v(c[3]));
         bad |= a | b | c2 | d;
         let n = (a << 18) | (b << 12) | (c2 << 6) | d;
-        o.copy_from_slice(&n.to_be_bytes()[1..]);
+        // Byte stores, not `copy_from_slice`: a 3-byte copy becomes a memmove call.
+        o[0] = (n >> 16) as u8;
+        o[1] = (n >> 8) as u8;
+        o[2] = n as u8;
     }
     let full = s.len() / 4 * 3;
     if out.len() < full {
@@ -336,8 +339,17 @@ impl KeyRing {
             .map_err(|_| TokenError::BadSignature)?;
 
         // Authentic from here on: the payload was written by a holder of the key.
-        let mut buf = vec![0u8; payload.len() / 4 * 3 + 2];
-        let n = decode_b64url(payload, &mut buf).ok_or(TokenError::BadPayload)?;
+        // Typical payloads fit on the stack; larger ones (big label maps) get a heap buffer.
+        let need = payload.len() / 4 * 3 + 2;
+        let mut small = [0u8; 256];
+        let mut large = Vec::new();
+        let buf = if need <= small.len() {
+            &mut small[..need]
+        } else {
+            large.resize(need, 0);
+            &mut large[..]
+        };
+        let n = decode_b64url(payload, buf).ok_or(TokenError::BadPayload)?;
         let claims = codec::decode(&buf[..n]).map_err(|_| TokenError::BadPayload)?;
         if claims.expires_at.is_some_and(|exp| now >= exp) {
             return Err(TokenError::Expired);
