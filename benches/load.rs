@@ -61,7 +61,16 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let targets = rt.block_on(start_servers());
+    let mut targets = rt.block_on(start_servers());
+    // LOAD_ONLY=<substring> runs only the matching targets (for profiling one of them); the
+    // first target stays as the baseline of the ratios.
+    if let Ok(only) = std::env::var("LOAD_ONLY") {
+        let mut i = 0;
+        targets.retain(|t| {
+            i += 1;
+            i == 1 || t.name.contains(only.as_str())
+        });
+    }
     let mut results = Vec::new();
     for t in &targets {
         eprintln!("load: {} …", t.name);
@@ -237,7 +246,7 @@ async fn start_servers() -> Vec<Target> {
                 service_id: service.into(),
                 action: ScaleAction::Up,
                 amount: 1,
-                min: 1,
+                min: 0,
                 max,
                 cooldown_seconds: 0,
                 on_resolved: OnResolved::Ignore,

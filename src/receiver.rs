@@ -39,6 +39,29 @@ impl ReceiverId {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::ReceiverId;
+
+    #[test]
+    fn ids_print_and_parse_as_32_hex_characters() {
+        let id = ReceiverId([
+            0x00, 0x01, 0x7f, 0x80, 0xab, 0xcd, 0xef, 0xff, 9, 10, 11, 12, 13, 14, 15, 16,
+        ]);
+        let s = id.to_string();
+        assert_eq!(s, "00017f80abcdefff090a0b0c0d0e0f10");
+        assert_eq!(ReceiverId::parse(&s), Some(id));
+        for bad in [
+            "",
+            "00017f80abcdefff090a0b0c0d0e0f1",
+            "00017F80abcdefff090a0b0c0d0e0f10",
+            "g0017f80abcdefff090a0b0c0d0e0f10",
+        ] {
+            assert_eq!(ReceiverId::parse(bad), None, "{bad}");
+        }
+    }
+}
+
 fn hex_val(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
@@ -49,10 +72,14 @@ fn hex_val(c: u8) -> Option<u8> {
 
 impl fmt::Display for ReceiverId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 32];
+        for (i, b) in self.0.iter().enumerate() {
+            out[2 * i] = HEX[usize::from(b >> 4)];
+            out[2 * i + 1] = HEX[usize::from(b & 0x0f)];
         }
-        Ok(())
+        // Only ASCII hex digits were written.
+        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
     }
 }
 

@@ -333,11 +333,39 @@ mod edge {
         start_edge_with(sim, cattle_timeout, false, Duration::from_secs(30)).await
     }
 
+    pub async fn start_edge_limited(sim: SimHandle, limits: Limits) -> Edge {
+        start_edge_full(
+            sim,
+            Duration::from_secs(5),
+            false,
+            Duration::from_secs(30),
+            limits,
+        )
+        .await
+    }
+
     pub async fn start_edge_with(
         sim: SimHandle,
         cattle_timeout: Duration,
         behind_cattle_proxy: bool,
         revocation_ttl: Duration,
+    ) -> Edge {
+        start_edge_full(
+            sim,
+            cattle_timeout,
+            behind_cattle_proxy,
+            revocation_ttl,
+            limits(),
+        )
+        .await
+    }
+
+    async fn start_edge_full(
+        sim: SimHandle,
+        cattle_timeout: Duration,
+        behind_cattle_proxy: bool,
+        revocation_ttl: Duration,
+        limits: Limits,
     ) -> Edge {
         let cattle = Cattle::new(&CattleConfig {
             url: format!("{}/v1", sim.base),
@@ -352,22 +380,16 @@ mod edge {
             public_url: None,
             revocation_ttl,
             scale_ttl: Duration::from_secs(1),
-            limits: limits(),
+            limits: limits.clone(),
             behind_cattle_proxy,
         };
         let app = App::new(test_keys(), cattle, settings);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(hookgate::server::run(
-            listener,
-            None,
-            app,
-            limits(),
-            async {
-                let _ = rx.await;
-            },
-        ));
+        tokio::spawn(hookgate::server::run(listener, None, app, limits, async {
+            let _ = rx.await;
+        }));
         Edge {
             base: format!("http://{addr}"),
             keys: test_keys(),

@@ -669,3 +669,41 @@ async fn other_routes() {
     );
     assert!(!text.contains(&token) && !text.contains("service-secret"));
 }
+
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_their_turn() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut limits = limits();
+    limits.max_connections = 2;
+    let edge = start_edge_limited(start_sim(Duration::ZERO).await, limits).await;
+    let addr = edge.base.trim_start_matches("http://").to_owned();
+    // Two connections take both slots (a first byte each, so they are being served).
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        s.write_all(b"G").await.expect("write");
+        held.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect (kernel backlog)");
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = [0u8; 64];
+    let early = tokio::time::timeout(Duration::from_millis(400), third.read(&mut buf)).await;
+    assert!(
+        early.is_err(),
+        "the third connection was served past the limit"
+    );
+    drop(held.pop());
+    let n = tokio::time::timeout(Duration::from_secs(3), third.read(&mut buf))
+        .await
+        .expect("served once a slot frees")
+        .expect("read");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+}
