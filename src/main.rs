@@ -14,6 +14,14 @@ use hookgate::config::{self, Cli, Command, ConfigError, DemoArgs, EdgeArgs, Limi
 use hookgate::tls::CertStore;
 use hookgate::token::KeyRing;
 
+/// Writes a line to stdout; a closed pipe (`hookgate inspect T | head`) is not an error.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// sysexits' EX_USAGE / EX_CONFIG family: a setting was wrong.
 const EXIT_CONFIG: u8 = 64;
 
@@ -54,7 +62,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Keygen => {
             let line = hookgate::token::KeyRing::generate_line()
                 .map_err(|e| anyhow::anyhow!("no random source: {e}"))?;
-            println!("{line}");
+            say!("{line}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect(args) => {
@@ -72,7 +80,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 Ok(claims) => {
                     let json = serde_json::to_string_pretty(&claims.view())
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    println!("{json}");
+                    say!("{json}");
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
@@ -338,7 +346,7 @@ async fn demo(args: DemoArgs) -> Result<ExitCode, Failure> {
          \x20     -d '{{\"name\": \"scale-web-up\", \"driver\": \"scaleService\", \"scaleServiceConfig\": \
          {{\"serviceId\": \"1s1\", \"action\": \"up\", \"amount\": 1, \"min\": 1, \"max\": 10}}}}'"
     );
-    println!(
+    say!(
         "\nhookgate demo: the edge service against a Cattle simulator, in one process\n\
          \n  hookgate          {base}/v1-webhooks   (signing with {key_note})\
          \n  web UI            {base}/   (not in this build yet)\
