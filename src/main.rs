@@ -265,7 +265,7 @@ impl Edge {
             cattle = %self.app.cattle.api_root(),
             signing_key = self.app.keys.signing_key_id(),
             keys = self.app.keys.key_ids().count(),
-            "hookgate serving: trigger {scheme}://{addr}/v1-webhooks/endpoint?token=..., \
+            "hookgate serving: triggers at {scheme}://{addr}/v1-webhooks/endpoint, \
              health /healthz, readiness /readyz, metrics /metrics"
         );
         hookgate::server::run(listener, tls_config, self.app, self.limits, shutdown).await;
