@@ -79,22 +79,9 @@ pub async fn handle(
         (Route::Schema(id), &Method::GET) => schemas::one(&base, id)
             .map(|s| json_resp(StatusCode::OK, &s))
             .ok_or_else(|| Error::NotFound(format!("no schema {id}"))),
-        (Route::Receivers, &Method::GET) => match caller(app, query, headers, base.clone()) {
-            Ok(c) => list(app, &c).await,
-            Err(e) => Err(e),
-        },
-        (Route::Receivers, &Method::POST) => match caller(app, query, headers, base.clone()) {
-            Ok(c) => create(app, &c, headers, &body).await,
-            Err(e) => Err(e),
-        },
-        (Route::Receiver(id), &Method::GET) => match caller(app, query, headers, base.clone()) {
-            Ok(c) => get(app, &c, id).await,
-            Err(e) => Err(e),
-        },
-        (Route::Receiver(id), &Method::DELETE) => match caller(app, query, headers, base.clone()) {
-            Ok(c) => delete(app, &c, id).await,
-            Err(e) => Err(e),
-        },
+        (Route::Receivers | Route::Receiver(_), _) => {
+            receivers(app, route, method, query, headers, base.clone(), &body).await
+        }
         _ => Err(Error::MethodNotAllowed),
     };
     let mut resp = result.unwrap_or_else(|e| e.response());
@@ -104,6 +91,26 @@ pub async fn handle(
     // Receiver responses carry trigger URLs, which are capabilities.
     no_store(resp.headers_mut());
     resp
+}
+
+/// The receiver routes: every one needs to know who is asking first.
+async fn receivers(
+    app: &App,
+    route: Route<'_>,
+    method: &Method,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    base: String,
+    body: &[u8],
+) -> Result<Resp, Error> {
+    let c = caller(app, query, headers, base)?;
+    match (route, method) {
+        (Route::Receivers, &Method::GET) => list(app, &c).await,
+        (Route::Receivers, &Method::POST) => create(app, &c, headers, body).await,
+        (Route::Receiver(id), &Method::GET) => get(app, &c, id).await,
+        (Route::Receiver(id), &Method::DELETE) => delete(app, &c, id).await,
+        _ => Err(Error::MethodNotAllowed),
+    }
 }
 
 fn version(base: &str, query: Option<&str>) -> Resp {
@@ -130,13 +137,15 @@ fn caller(
     headers: &HeaderMap,
     base: String,
 ) -> Result<Caller, Error> {
+    let proxied = app.settings.behind_cattle_proxy;
     let from_query = query_param(query, "projectId");
-    if app.settings.behind_cattle_proxy {
+    let project = if proxied {
+        // Behind Cattle's proxy the project also arrives as a header; both must agree.
         let from_header = headers
             .get("x-api-project-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let project = match (from_query, from_header) {
+        match (from_query, from_header) {
             (Some(q), Some(h)) if q != h => {
                 return Err(Error::Forbidden(
                     "projectId does not match the caller's project".into(),
@@ -144,20 +153,23 @@ fn caller(
             }
             (q, h) => q.or(h),
         }
-        .ok_or_else(|| Error::BadRequest("projectId must be supplied as query parameter".into()))?;
-        if !valid_id(&project) {
-            return Err(Error::invalid(
-                400,
-                "InvalidFormat",
-                "projectId",
-                "projectId is not a valid id",
-            ));
-        }
-        let roles = headers
+    } else {
+        from_query
+    }
+    .ok_or_else(|| Error::BadRequest("projectId must be supplied as query parameter".into()))?;
+    if !valid_id(&project) {
+        return Err(Error::invalid(
+            400,
+            "InvalidFormat",
+            "projectId",
+            "projectId is not a valid id",
+        ));
+    }
+    if proxied {
+        let roles: Vec<&str> = headers
             .get("x-api-roles")
             .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let roles: Vec<&str> = roles
+            .unwrap_or("")
             .split(',')
             .map(str::trim)
             .filter(|r| !r.is_empty())
@@ -169,16 +181,6 @@ fn caller(
             read_only,
             base,
         });
-    }
-    let project = from_query
-        .ok_or_else(|| Error::BadRequest("projectId must be supplied as query parameter".into()))?;
-    if !valid_id(&project) {
-        return Err(Error::invalid(
-            400,
-            "InvalidFormat",
-            "projectId",
-            "projectId is not a valid id",
-        ));
     }
     let mut authorization = headers.get(header::AUTHORIZATION).cloned().ok_or_else(|| {
         Error::Unauthorized(
