@@ -233,12 +233,9 @@ impl App {
         let r = route(&path);
         match (r, req.method()) {
             (Route::Trigger, &Method::POST) => {
-                let query = req.uri().query().map(str::to_owned);
                 let (parts, body) = req.into_parts();
-                let mut resp = match self.read_body(&parts.headers, body).await {
-                    Ok(body) => crate::trigger::handle(self, query.as_deref(), body).await,
-                    Err(e) => e.response(),
-                };
+                let mut resp =
+                    crate::trigger::handle(self, parts.uri.query(), &parts.headers, body).await;
                 no_store(resp.headers_mut());
                 resp
             }

@@ -1,4 +1,5 @@
 //! The trigger path (SPEC §4): strict query → token (no I/O) → revocation check (cached) →
+//! body (read only now, so unauthenticated senders cost nothing) →
 //! policy (dedupe, resolved, cooldown) → driver → response. The action runs in its own task,
 //! so a sender that hangs up cannot stop it half-way (HARDENING.md, "Cancellation").
 //!
@@ -7,8 +8,8 @@
 
 use std::time::Instant;
 
-use bytes::Bytes;
-use http::StatusCode;
+use http::{HeaderMap, StatusCode};
+use hyper::body::Incoming;
 use serde_json::{json, Value};
 
 use crate::app::{App, Resp};
@@ -138,7 +139,9 @@ pub struct Done {
     pub dry_run: bool,
 }
 
-pub async fn handle(app: &App, query: Option<&str>, body: Bytes) -> Resp {
+/// Serves one trigger. The body is read only once the receiver is known to be valid and
+/// live, so an unauthenticated sender cannot make hookgate buffer anything.
+pub async fn handle(app: &App, query: Option<&str>, headers: &HeaderMap, body: Incoming) -> Resp {
     let started = Instant::now();
     let q = match parse_query(query) {
         Ok(q) => q,
@@ -178,6 +181,10 @@ pub async fn handle(app: &App, query: Option<&str>, body: Bytes) -> Resp {
             }
             Err(e) => return refused(e, started),
         },
+    };
+    let body = match app.read_body(headers, body).await {
+        Ok(b) => b,
+        Err(e) => return finish(&claims, Err(e), started),
     };
     let note = Notification::parse(&body);
     let dry_run = q.dry_run;

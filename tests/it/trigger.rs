@@ -707,3 +707,32 @@ async fn connections_beyond_the_limit_wait_their_turn() {
         .expect("read");
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
 }
+
+#[tokio::test]
+async fn bodies_are_read_only_for_valid_live_receivers() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let edge = start_edge(T).await;
+    let (revoked, _) = edge.seal("1a5", DriverConfig::ScaleService(scale("1s1")));
+    let foreign = hookgate::token::KeyRing::new([("gone", vec![9u8; 32])]).expect("ring");
+    let (unsigned, _) = seal_with(&foreign, "1a5", DriverConfig::ScaleService(scale("1s1")));
+    let addr = edge.base.trim_start_matches("http://").to_owned();
+    // A huge body is declared and never sent: refused on the token alone, at once.
+    for (token, want) in [
+        (unsigned, "401"),
+        (revoked, "403"),
+        ("garbage".to_owned(), "400"),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        let head = format!("POST /v1-webhooks/endpoint?token={token} HTTP/1.1\r\nHost: x\r\nContent-Length: 900000\r\n\r\n");
+        s.write_all(head.as_bytes()).await.expect("write");
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+            .await
+            .expect("answered without the body")
+            .expect("read");
+        let status = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(status.starts_with(&format!("HTTP/1.1 {want}")), "{status}");
+    }
+}
