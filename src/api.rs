@@ -366,7 +366,12 @@ async fn create(app: &App, c: &Caller, headers: &HeaderMap, body: &[u8]) -> Resu
     let token = app
         .keys
         .seal(&claims)
-        .map_err(|e| Error::invalid(400, "InvalidOption", "name", e.to_string()))?;
+        // Only oversized configs fail here (a label or value over 255 bytes, over 255 labels).
+        .map_err(|e| {
+            Error::BadRequest(format!(
+                "the receiver's configuration cannot be sealed: {e}"
+            ))
+        })?;
     let rid = claims.receiver_id.to_string();
     let data = json!({
         "url": format!("{}/v1-webhooks/endpoint?token={token}", c.base),

@@ -876,3 +876,18 @@ async fn schemas_and_version_root() {
         "https://rancher.example.com/v1-webhooks/schemas"
     );
 }
+
+#[tokio::test]
+async fn oversized_configs_are_refused_cleanly() {
+    let edge = start_edge(T).await;
+    let long = "v".repeat(300);
+    let body = json!({"name": "big", "driver": "serviceUpgrade", "serviceUpgradeConfig": {"serviceSelector": {"app": long}, "tag": "latest", "batchSize": 1, "intervalMillis": 2}});
+    let r = create(&edge, Some(ALICE), "1a5", &body).await;
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.json()["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("cannot be sealed")));
+    assert!(get(&receivers(&edge, "1a5"), ALICE).await.json()["data"]
+        .as_array()
+        .is_some_and(Vec::is_empty));
+}
