@@ -235,9 +235,11 @@ pub struct ForwardPostConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DriverConfig {
     ScaleService(ScaleServiceConfig),
-    ScaleHost(ScaleHostConfig),
-    ServiceUpgrade(ServiceUpgradeConfig),
-    ForwardPost(ForwardPostConfig),
+    // The larger configs are boxed so that `Claims`, which the hot path moves around, stays
+    // the size of a scaleService receiver.
+    ScaleHost(Box<ScaleHostConfig>),
+    ServiceUpgrade(Box<ServiceUpgradeConfig>),
+    ForwardPost(Box<ForwardPostConfig>),
 }
 
 impl DriverConfig {

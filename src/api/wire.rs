@@ -325,15 +325,15 @@ impl CreateReceiver {
             Some("scaleService") => DriverConfig::ScaleService(
                 active(&self.scale_service_config, "scaleServiceConfig")?.to_config()?,
             ),
-            Some("scaleHost") => DriverConfig::ScaleHost(
+            Some("scaleHost") => DriverConfig::ScaleHost(Box::new(
                 active(&self.scale_host_config, "scaleHostConfig")?.to_config()?,
-            ),
-            Some("serviceUpgrade") => DriverConfig::ServiceUpgrade(
+            )),
+            Some("serviceUpgrade") => DriverConfig::ServiceUpgrade(Box::new(
                 active(&self.service_upgrade_config, "serviceUpgradeConfig")?.to_config()?,
-            ),
-            Some("forwardPost") => DriverConfig::ForwardPost(
+            )),
+            Some("forwardPost") => DriverConfig::ForwardPost(Box::new(
                 active(&self.forward_post_config, "forwardPostConfig")?.to_config(project)?,
-            ),
+            )),
             Some(other) => return Err(bad("driver", format!("Invalid driver {other}"))),
         })
     }

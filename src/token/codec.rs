@@ -154,7 +154,7 @@ pub fn decode(bytes: &[u8]) -> Result<Claims, DecodeError> {
             cooldown_seconds: r.u32()?,
             on_resolved: r.on_resolved()?,
         }),
-        1 => DriverConfig::ScaleHost(ScaleHostConfig {
+        1 => DriverConfig::ScaleHost(Box::new(ScaleHostConfig {
             host_selector: match r.byte()? {
                 0 => None,
                 1 => Some(r.map()?),
@@ -177,8 +177,8 @@ pub fn decode(bytes: &[u8]) -> Result<Claims, DecodeError> {
             },
             cooldown_seconds: r.u32()?,
             on_resolved: r.on_resolved()?,
-        }),
-        2 => DriverConfig::ServiceUpgrade(ServiceUpgradeConfig {
+        })),
+        2 => DriverConfig::ServiceUpgrade(Box::new(ServiceUpgradeConfig {
             service_selector: r.map()?,
             tag: r.string()?,
             payload_format: match r.byte()? {
@@ -203,13 +203,13 @@ pub fn decode(bytes: &[u8]) -> Result<Claims, DecodeError> {
                 1 => true,
                 _ => return Err(DecodeError::InvalidValue("startFirst")),
             },
-        }),
-        3 => DriverConfig::ForwardPost(ForwardPostConfig {
+        })),
+        3 => DriverConfig::ForwardPost(Box::new(ForwardPostConfig {
             project_id: r.string()?,
             service_name: r.string()?,
             port: r.string()?,
             path: r.string()?,
-        }),
+        })),
         _ => return Err(DecodeError::InvalidValue("driver")),
     };
     if !r.0.is_empty() {
