@@ -215,9 +215,9 @@ impl App {
         format!("{proto}://{host}")
     }
 
-    pub fn service_lock(&self, project: &str, service: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.service_locks
-            .get_with((project.to_owned(), service.to_owned()), Default::default)
+    /// The lock of one (project, service); the key is cloned only when the entry is new.
+    pub fn service_lock(&self, key: &(String, String)) -> Arc<tokio::sync::Mutex<()>> {
+        self.service_locks.get_with_by_ref(key, Default::default)
     }
 
     pub fn receiver_state(&self, id: ReceiverId) -> Arc<tokio::sync::Mutex<ReceiverState>> {

@@ -97,7 +97,8 @@ async fn serve_connection(
         req.extensions_mut().insert(tls);
         async move { Ok::<_, Infallible>(app.handle(req).await) }
     });
-    match acceptor {
+    let builder = builder(limits);
+    let (io, builder) = match acceptor {
         Some(acceptor) => {
             let tls =
                 match tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(stream))
@@ -113,16 +114,13 @@ async fn serve_connection(
                         return;
                     }
                 };
-            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-            let io = TokioIo::new(tls);
-            let result = if h2 {
-                watcher.watch(http2(limits).serve_connection(io, svc)).await
+            // ALPN has chosen the protocol: nothing to sniff.
+            let builder = if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                builder.http2_only()
             } else {
-                watcher.watch(http1(limits).serve_connection(io, svc)).await
+                builder.http1_only()
             };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
+            (Box::new(tls) as Box<dyn Stream>, builder)
         }
         None => {
             // The auto builder sniffs h1 vs h2c without a timer: demand a first byte in time.
@@ -131,47 +129,33 @@ async fn serve_connection(
                 Ok(Ok(n)) if n > 0 => {}
                 _ => return,
             }
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            configure_http1(&mut builder.http1(), limits);
-            configure_http2(&mut builder.http2(), limits);
-            let conn = builder.serve_connection(TokioIo::new(stream), svc);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
+            (Box::new(stream) as Box<dyn Stream>, builder)
         }
+    };
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
+    let result = watcher.watch(conn.into_owned()).await;
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 
-fn http1(limits: &Limits) -> hyper::server::conn::http1::Builder {
-    let mut b = hyper::server::conn::http1::Builder::new();
-    b.timer(TokioTimer::new())
+/// A plain or TLS connection, served by the same code.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
+/// One builder for every connection: HTTP/1.1 and HTTP/2 with the same limits and timers.
+fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(MAX_HEADER_BYTES)
         .max_headers(MAX_HEADERS);
-    b
-}
-
-fn configure_http1(b: &mut auto::Http1Builder<'_, TokioExecutor>, limits: &Limits) {
-    b.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .max_buf_size(MAX_HEADER_BYTES)
-        .max_headers(MAX_HEADERS);
-}
-
-fn http2(limits: &Limits) -> hyper::server::conn::http2::Builder<TokioExecutor> {
-    let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-    b.timer(TokioTimer::new())
+    b.http2()
+        .timer(TokioTimer::new())
         .keep_alive_interval(Some(limits.header_timeout))
         .keep_alive_timeout(limits.header_timeout)
         .max_header_list_size(MAX_HEADER_BYTES as u32)
         .max_concurrent_streams(256);
     b
-}
-
-fn configure_http2(b: &mut auto::Http2Builder<'_, TokioExecutor>, limits: &Limits) {
-    b.timer(TokioTimer::new())
-        .keep_alive_interval(Some(limits.header_timeout))
-        .keep_alive_timeout(limits.header_timeout)
-        .max_header_list_size(MAX_HEADER_BYTES as u32)
-        .max_concurrent_streams(256);
 }

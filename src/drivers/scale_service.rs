@@ -30,9 +30,9 @@ pub async fn execute(
     dry_run: bool,
 ) -> Result<Outcome, Error> {
     let id = cfg.service_id.as_str();
-    let lock = app.service_lock(project, id);
-    let _one_at_a_time = lock.lock().await;
     let key = (project.to_owned(), id.to_owned());
+    let lock = app.service_lock(&key);
+    let _one_at_a_time = lock.lock().await;
 
     let current = match app.scales.get(&key).await {
         Some(s) => {
