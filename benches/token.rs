@@ -6,36 +6,16 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use hmac::{Hmac, Mac};
-use hookgate::receiver::{
-    Claims, DriverConfig, OnResolved, ReceiverId, ScaleAction, ScaleServiceConfig,
-};
 use hookgate::token::KeyRing;
+
+mod common;
+use common::{scale_claims, NOW};
 use sha2::Sha256;
-
-const NOW: u64 = 1_764_324_000;
-
-fn typical() -> Claims {
-    Claims {
-        receiver_id: ReceiverId([0x5a; 16]),
-        project_id: "1a5".into(),
-        issued_at: NOW,
-        expires_at: None,
-        config: DriverConfig::ScaleService(ScaleServiceConfig {
-            service_id: "1s1".into(),
-            action: ScaleAction::Up,
-            amount: 1,
-            min: 1,
-            max: 100,
-            cooldown_seconds: 0,
-            on_resolved: OnResolved::Ignore,
-        }),
-    }
-}
 
 fn token(c: &mut Criterion) {
     let secret = vec![7u8; 32];
     let ring = KeyRing::new([("k1", secret.clone())]).expect("ring");
-    let claims = typical();
+    let claims = scale_claims(0);
     let sealed = ring.seal(&claims).expect("seal");
     // `open` authenticates everything before the last '.'.
     let signed_len = sealed.rfind('.').expect("tag separator");

@@ -8,32 +8,17 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion};
 use hookgate::drivers::scale_service::target;
 use hookgate::policy::{decide, Decision, Notification, ReceiverState};
-use hookgate::receiver::{
-    Claims, DriverConfig, OnResolved, ReceiverId, ScaleAction, ScaleServiceConfig,
-};
+use hookgate::receiver::{DriverConfig, ScaleAction};
 use hookgate::router::route;
 use hookgate::token::KeyRing;
 use hookgate::trigger::{parse_query, Target};
 
-const NOW: u64 = 1_764_324_000;
+mod common;
+use common::{scale_claims, NOW};
 
 fn decision(c: &mut Criterion) {
     let ring = KeyRing::new([("k1", vec![7u8; 32])]).expect("ring");
-    let claims = Claims {
-        receiver_id: ReceiverId([0x5a; 16]),
-        project_id: "1a5".into(),
-        issued_at: NOW,
-        expires_at: None,
-        config: DriverConfig::ScaleService(ScaleServiceConfig {
-            service_id: "1s1".into(),
-            action: ScaleAction::Up,
-            amount: 1,
-            min: 1,
-            max: 100,
-            cooldown_seconds: 60,
-            on_resolved: OnResolved::Ignore,
-        }),
-    };
+    let claims = scale_claims(60);
     let query = format!("token={}", ring.seal(&claims).expect("seal"));
     let firing = include_str!("../tests/fixtures/alertmanager-firing.json").as_bytes();
     let state = ReceiverState::default();
