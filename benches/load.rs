@@ -18,9 +18,11 @@ use bytes::Bytes;
 use hookgate::app::{App, Settings};
 use hookgate::cattle::{Cattle, CattleConfig};
 use hookgate::config::Limits;
+use hookgate::http::Surface;
 use hookgate::receiver::{
     Claims, DriverConfig, OnResolved, ReceiverId, ScaleAction, ScaleServiceConfig,
 };
+use hookgate::server::Listener;
 use hookgate::token::KeyRing;
 use http_body_util::Full;
 use serde_json::Value;
@@ -221,16 +223,16 @@ async fn start_servers() -> Vec<Target> {
     };
     let settings = Settings {
         public_url: None,
+        trust_forwarded_headers: false,
         revocation_ttl: Duration::from_secs(30),
         scale_ttl: Duration::from_secs(1),
         limits: limits.clone(),
-        behind_cattle_proxy: false,
+        legacy_key_urls: true,
     };
     let app = App::new(keys(), cattle.clone(), settings);
     let (edge_l, edge_addr) = bind().await;
     tokio::spawn(hookgate::server::run(
-        edge_l,
-        None,
+        vec![Listener::plain(edge_l, Surface::Front)],
         app,
         limits,
         std::future::pending(),

@@ -29,14 +29,14 @@ fn decision(c: &mut Criterion) {
             unreachable!()
         };
         let claims = ring.open(token, NOW).expect("token");
-        let note = Notification::parse(body);
+        let note = Notification::parse(body).expect("notification");
         let DriverConfig::ScaleService(cfg) = &claims.config else {
             unreachable!()
         };
         match decide(&state, &note, cfg.on_resolved, cfg.cooldown_seconds, NOW) {
-            Decision::Act { reverse } => target(
+            Decision::Act => target(
                 black_box(5),
-                (cfg.action == ScaleAction::Up) != reverse,
+                cfg.action == ScaleAction::Up,
                 cfg.amount,
                 cfg.min,
                 cfg.max,

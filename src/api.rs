@@ -1,30 +1,35 @@
-//! The management API, compatible with Rancher's `/v1-webhooks` (SPEC §5): version root,
-//! schemas, and receivers — create (minting a token), list, get, delete (revoking it).
+//! The management API, compatible with Rancher's `/v1-webhooks` (docs/api.md): version
+//! root, schemas, and receivers — create (minting a token), list, get, delete (revoking it).
 //!
 //! Authorization belongs to Cattle. In the default *front* deployment every Cattle call made
 //! here carries the caller's own `Authorization` header, so a caller sees, creates and
 //! deletes receivers — and mints tokens for services — only where Cattle lets them. Behind
-//! Cattle's proxy (an explicit flag) Cattle has authenticated the caller already: hookgate
-//! uses its service account, reads the project from `X-API-Project-Id`, and refuses create
-//! and delete to read-only roles with 405, as Rancher 1.6 did.
+//! Cattle's proxy (an explicit flag, and only on the internal listener) Cattle has
+//! authenticated the caller already: hookgate uses its service account, reads the project
+//! from `X-API-Project-Id`, and refuses create and delete to read-only roles with 405, as
+//! Rancher 1.6 did. Who is asking is settled from headers alone before any body is read,
+//! so a stranger costs no Cattle call and no buffer.
 
 mod schemas;
 pub mod wire;
 
-use bytes::Bytes;
+use http::request::Parts;
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use hyper::body::Incoming;
 use serde_json::{json, Value};
 
-use crate::app::{json as json_resp, no_store, App, Resp};
+use crate::app::App;
 use crate::cattle::wire::{GenericObject, NewGenericObject};
 use crate::cattle::Auth;
 use crate::error::Error;
+use crate::http::{json as json_resp, no_store, Conn, Resp, Surface};
+use crate::legacy::KIND;
 use crate::receiver::{Claims, ReceiverId};
 use crate::router::Route;
 use wire::{config_json, CreateReceiver};
 
-/// The generic object kind Rancher's webhook-service stored receivers as.
-pub const KIND: &str = "webhookReceiver";
+/// Largest management request body: a receiver is well under 4 KiB.
+pub const MAX_BODY: usize = 64 * 1024;
 
 /// Roles Rancher 1.6 refused create and delete to.
 const READ_ONLY_ROLES: [&str; 4] = ["readonly", "restricted", "v1-readonly", "v1-restricted"];
@@ -62,27 +67,28 @@ fn valid_id(s: &str) -> bool {
 pub async fn handle(
     app: &App,
     route: Route<'_>,
-    method: &Method,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    tls: bool,
-    body: Bytes,
+    parts: &Parts,
+    body: Incoming,
+    conn: Conn,
 ) -> Resp {
-    let base = app.public_base(headers, tls);
-    let result = match (route, method) {
-        (Route::ApiRoot, &Method::GET) => Ok(version(&base, query)),
-        (Route::Schemas, &Method::GET) => {
+    let base = app.public_base(&with_host(parts), conn);
+    let query = parts.uri.query();
+    let method = &parts.method;
+    let result = match route {
+        Route::ApiRoot if method == Method::GET => Ok(version(&base, query)),
+        Route::Schemas if method == Method::GET => {
             let doc = json!({"type": "collection", "resourceType": "schema",
                 "links": {"self": format!("{base}/v1-webhooks/schemas")}, "data": schemas::all(&base)});
             Ok(json_resp(StatusCode::OK, &doc))
         }
-        (Route::Schema(id), &Method::GET) => schemas::one(&base, id)
+        Route::Schema(id) if method == Method::GET => schemas::one(&base, id)
             .map(|s| json_resp(StatusCode::OK, &s))
-            .ok_or_else(|| Error::NotFound(format!("no schema {id}"))),
-        (Route::Receivers | Route::Receiver(_), _) => {
-            receivers(app, route, method, query, headers, base.clone(), &body).await
+            .ok_or_else(|| Error::NotFound("no such schema".into())),
+        Route::ApiRoot | Route::Schemas | Route::Schema(_) => Err(Error::MethodNotAllowed("GET")),
+        Route::Receivers | Route::Receiver(_) => {
+            receivers(app, route, parts, body, conn, base.clone()).await
         }
-        _ => Err(Error::MethodNotAllowed),
+        _ => Err(Error::NotFound("no such route".into())),
     };
     let mut resp = result.unwrap_or_else(|e| e.response());
     if let Ok(v) = HeaderValue::from_str(&format!("{base}/v1-webhooks/schemas")) {
@@ -93,23 +99,69 @@ pub async fn handle(
     resp
 }
 
-/// The receiver routes: every one needs to know who is asking first.
+/// The request's headers with `Host` filled from the URI when absent (HTTP/2 carries the
+/// host in the URI, not in a `Host` header).
+fn with_host(parts: &Parts) -> std::borrow::Cow<'_, HeaderMap> {
+    if parts.headers.contains_key(header::HOST) {
+        return std::borrow::Cow::Borrowed(&parts.headers);
+    }
+    let mut h = parts.headers.clone();
+    if let Some(v) = parts
+        .uri
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    {
+        h.insert(header::HOST, v);
+    }
+    std::borrow::Cow::Owned(h)
+}
+
+/// The receiver routes: who is asking is settled first, from headers alone; only then is a
+/// body read, within [`MAX_BODY`].
 async fn receivers(
     app: &App,
     route: Route<'_>,
-    method: &Method,
-    query: Option<&str>,
-    headers: &HeaderMap,
+    parts: &Parts,
+    body: Incoming,
+    conn: Conn,
     base: String,
-    body: &[u8],
 ) -> Result<Resp, Error> {
-    let c = caller(app, query, headers, base)?;
+    let allow = match route {
+        Route::Receivers => "GET, POST",
+        _ => "GET, DELETE",
+    };
+    let method = &parts.method;
+    let known = match route {
+        Route::Receivers => method == Method::GET || method == Method::POST,
+        _ => method == Method::GET || method == Method::DELETE,
+    };
+    if !known {
+        return Err(Error::MethodNotAllowed(allow));
+    }
+    let c = caller(conn, parts.uri.query(), &parts.headers, base)?;
     match (route, method) {
         (Route::Receivers, &Method::GET) => list(app, &c).await,
-        (Route::Receivers, &Method::POST) => create(app, &c, headers, body).await,
+        (Route::Receivers, _) => {
+            if c.read_only {
+                return Err(Error::MethodNotAllowed("GET"));
+            }
+            let body = crate::http::read_body(
+                &parts.headers,
+                body,
+                MAX_BODY,
+                app.settings.limits.header_timeout,
+            )
+            .await?;
+            create(app, &c, &parts.headers, &body).await
+        }
         (Route::Receiver(id), &Method::GET) => get(app, &c, id).await,
-        (Route::Receiver(id), &Method::DELETE) => delete(app, &c, id).await,
-        _ => Err(Error::MethodNotAllowed),
+        (Route::Receiver(id), _) => {
+            if c.read_only {
+                return Err(Error::MethodNotAllowed("GET"));
+            }
+            delete(app, &c, id).await
+        }
+        _ => Err(Error::MethodNotAllowed(allow)),
     }
 }
 
@@ -132,31 +184,67 @@ fn version(base: &str, query: Option<&str>) -> Resp {
 }
 
 fn caller(
-    app: &App,
+    conn: Conn,
     query: Option<&str>,
     headers: &HeaderMap,
     base: String,
 ) -> Result<Caller, Error> {
-    let proxied = app.settings.behind_cattle_proxy;
     let from_query = query_param(query, "projectId");
-    let project = if proxied {
-        // Behind Cattle's proxy the project also arrives as a header; both must agree.
-        let from_header = headers
-            .get("x-api-project-id")
+    let header = |name: &str| {
+        headers
+            .get(name)
             .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        match (from_query, from_header) {
-            (Some(q), Some(h)) if q != h => {
-                return Err(Error::Forbidden(
-                    "projectId does not match the caller's project".into(),
-                ))
-            }
-            (q, h) => q.or(h),
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    if conn.surface == Surface::CattleProxy {
+        // Cattle authenticated the caller and says who they are; without its headers the
+        // request did not come through Cattle.
+        let (Some(project), Some(roles)) = (header("x-api-project-id"), header("x-api-roles"))
+        else {
+            return Err(Error::Unauthorized(
+                "X-API-Project-Id and X-API-Roles are required: requests reach this listener \
+                 through Cattle's proxy"
+                    .into(),
+            ));
+        };
+        if from_query.as_deref().is_some_and(|q| q != project) {
+            return Err(Error::Forbidden(
+                "projectId does not match the caller's project".into(),
+            ));
         }
-    } else {
-        from_query
+        if !valid_id(project) {
+            return Err(Error::invalid(
+                400,
+                "InvalidFormat",
+                "projectId",
+                "projectId is not a valid id",
+            ));
+        }
+        let read_only = roles
+            .split(',')
+            .map(str::trim)
+            .any(|r| READ_ONLY_ROLES.iter().any(|ro| ro.eq_ignore_ascii_case(r)));
+        return Ok(Caller {
+            project: project.to_owned(),
+            authorization: None,
+            read_only,
+            base,
+        });
     }
-    .ok_or_else(|| Error::BadRequest("projectId must be supplied as query parameter".into()))?;
+    // Front: the caller's own credentials, checked for form only (Cattle judges them).
+    let mut authorization = headers
+        .get(header::AUTHORIZATION)
+        .filter(|v| credentials_of_form(v.as_bytes()))
+        .cloned()
+        .ok_or_else(|| {
+            Error::Unauthorized(
+                "credentials required: a Rancher API key as HTTP Basic, or a bearer token".into(),
+            )
+        })?;
+    authorization.set_sensitive(true);
+    let project = from_query
+        .ok_or_else(|| Error::BadRequest("projectId must be supplied as query parameter".into()))?;
     if !valid_id(&project) {
         return Err(Error::invalid(
             400,
@@ -165,29 +253,6 @@ fn caller(
             "projectId is not a valid id",
         ));
     }
-    if proxied {
-        let roles: Vec<&str> = headers
-            .get("x-api-roles")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-            .collect();
-        let read_only = !roles.is_empty() && roles.iter().all(|r| READ_ONLY_ROLES.contains(r));
-        return Ok(Caller {
-            project,
-            authorization: None,
-            read_only,
-            base,
-        });
-    }
-    let mut authorization = headers.get(header::AUTHORIZATION).cloned().ok_or_else(|| {
-        Error::Unauthorized(
-            "credentials required: a Rancher API key as HTTP Basic, or a bearer token".into(),
-        )
-    })?;
-    authorization.set_sensitive(true);
     Ok(Caller {
         project,
         authorization: Some(authorization),
@@ -196,10 +261,36 @@ fn caller(
     })
 }
 
+/// `Basic <base64 of user:password>` or `Bearer <token>`, of sane size and alphabet: the
+/// form Cattle accepts, checked without asking Cattle.
+fn credentials_of_form(v: &[u8]) -> bool {
+    use base64::Engine as _;
+    const MAX: usize = 4096;
+    if v.len() > MAX {
+        return false;
+    }
+    if let Some(b) = v.strip_prefix(b"Basic ") {
+        return base64::engine::general_purpose::STANDARD
+            .decode(b)
+            .ok()
+            .and_then(|d| {
+                let colon = d.iter().position(|&c| c == b':')?;
+                Some(colon > 0 && colon + 1 < d.len())
+            })
+            .unwrap_or(false);
+    }
+    if let Some(t) = v.strip_prefix(b"Bearer ") {
+        return !t.is_empty()
+            && t.iter()
+                .all(|&c| c.is_ascii_alphanumeric() || b"-._~+/=:".contains(&c));
+    }
+    false
+}
+
 /// The receiver resource for a stored generic object, or `None` if it is not a readable
 /// receiver record (Rancher's service skipped those too).
 fn receiver_json(go: &GenericObject, c: &Caller) -> Option<Value> {
-    if go.kind.as_deref() != Some(KIND) {
+    if go.kind.as_deref() != Some(KIND) || !go.is_live() {
         return None;
     }
     let data = go.resource_data.as_ref()?;
@@ -222,6 +313,12 @@ fn receiver_json(go: &GenericObject, c: &Caller) -> Option<Value> {
         "forwardPostConfig": {},
     });
     out[format!("{driver}Config")] = Value::Object(config);
+    // Read-only callers see receivers, not their capabilities (as Rancher 1.6 did).
+    if c.read_only {
+        if let Some(m) = out.as_object_mut() {
+            m.remove("url");
+        }
+    }
     Some(out)
 }
 
@@ -264,7 +361,8 @@ async fn fetch(app: &App, c: &Caller, id: &str) -> Result<GenericObject, Error> 
         .await
         .map_err(Error::from_caller)?
         .ok_or_else(not_found)?;
-    if go.kind.as_deref() != Some(KIND) {
+    // Cattle returns removed records by id; a deleted receiver is gone all the same.
+    if go.kind.as_deref() != Some(KIND) || !go.is_live() {
         return Err(not_found());
     }
     Ok(go)
@@ -277,22 +375,16 @@ async fn get(app: &App, c: &Caller, id: &str) -> Result<Resp, Error> {
 }
 
 async fn delete(app: &App, c: &Caller, id: &str) -> Result<Resp, Error> {
-    if c.read_only {
-        return Err(Error::MethodNotAllowed);
-    }
     let go = fetch(app, c, id).await?;
     app.cattle
         .delete_generic_object(c.auth(), &c.project, &go.id)
         .await
         .map_err(Error::from_caller)?;
     // Revoked on this replica at once; elsewhere within the revocation TTL.
-    if let Some(key) = go.key.as_deref() {
-        app.forget_receiver(
-            &c.project,
-            crate::trigger::legacy_receiver_id(&c.project, key),
-        )
-        .await;
-        app.forget_legacy(&c.project, key).await;
+    match go.key.as_deref().map(|k| (k, ReceiverId::parse(k))) {
+        Some((_, Some(rid))) => app.forget_receiver(&c.project, rid).await,
+        Some((_, None)) => app.legacy.forget(&c.project).await,
+        None => {}
     }
     tracing::info!(project_id = %c.project, receiver = %go.id, "receiver deleted");
     let mut r = Resp::new(Default::default());
@@ -301,9 +393,6 @@ async fn delete(app: &App, c: &Caller, id: &str) -> Result<Resp, Error> {
 }
 
 async fn create(app: &App, c: &Caller, headers: &HeaderMap, body: &[u8]) -> Result<Resp, Error> {
-    if c.read_only {
-        return Err(Error::MethodNotAllowed);
-    }
     let json_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -353,7 +442,7 @@ async fn create(app: &App, c: &Caller, headers: &HeaderMap, body: &[u8]) -> Resu
             format!("Cannot have duplicate webhook name, webhook {name} already exists"),
         ));
     }
-    crate::drivers::validate(app, c.auth(), &c.project, &config).await?;
+    crate::drivers::validate(&app.cattle, c.auth(), &c.project, &config).await?;
 
     let claims = Claims {
         receiver_id: ReceiverId::random()

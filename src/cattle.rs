@@ -67,6 +67,18 @@ pub enum CattleError {
     /// Cattle's answer could not be read.
     #[error("Cattle sent an unreadable response: {0}")]
     Decode(String),
+    /// Cattle refused hookgate's own service account (401): a setting is wrong.
+    #[error(
+        "Cattle refused hookgate's service account: check CATTLE_ACCESS_KEY and CATTLE_SECRET_KEY"
+    )]
+    ServiceAccountRefused,
+    /// Cattle answered with a link (`pagination.next`, an action) that is not under its API
+    /// root; it was not followed, so no credentials went anywhere else.
+    #[error("Cattle returned a link outside its API; not followed")]
+    ForeignLink,
+    /// Our own request could not be encoded: a bug of ours, not Cattle's.
+    #[error("could not encode a request to Cattle: {0}")]
+    Encode(String),
 }
 
 fn fmt_msg(m: &Option<String>) -> String {
@@ -88,6 +100,46 @@ impl CattleError {
             }
             _ => None,
         }
+    }
+}
+
+/// How long a cached Cattle error is trusted: long enough that a flood during an outage
+/// costs one call per key per this interval, short enough that recovery is seen at once.
+pub const ERROR_TTL: Duration = Duration::from_secs(2);
+
+/// Expiry for caches of Cattle answers: an answer is trusted for `ttl`, an error for
+/// [`ERROR_TTL`] (at most `ttl`). Replacing an entry restarts its time.
+pub struct AnswerExpiry {
+    pub ttl: Duration,
+}
+
+impl AnswerExpiry {
+    fn of<T>(&self, v: &Result<T, CattleError>) -> Option<Duration> {
+        Some(match v {
+            Ok(_) => self.ttl,
+            Err(_) => self.ttl.min(ERROR_TTL),
+        })
+    }
+}
+
+impl<K, T> moka::Expiry<K, Result<T, CattleError>> for AnswerExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &K,
+        value: &Result<T, CattleError>,
+        _at: std::time::Instant,
+    ) -> Option<Duration> {
+        self.of(value)
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &K,
+        value: &Result<T, CattleError>,
+        _at: std::time::Instant,
+        _left: Option<Duration>,
+    ) -> Option<Duration> {
+        self.of(value)
     }
 }
 
@@ -251,7 +303,7 @@ impl Cattle {
         }
         let req = req
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| CattleError::Unreachable(format!("bad request URL: {e}")))?;
+            .map_err(|e| CattleError::Encode(format!("request URL: {e}")))?;
         let started = Instant::now();
         let work = async {
             let resp = self.http.request(req).await.map_err(|e| {
@@ -295,7 +347,7 @@ impl Cattle {
     ) -> Result<T, CattleError> {
         let (status, bytes) = self.exchange(method, url, auth, body).await?;
         if !status.is_success() {
-            return Err(error_from(status, &bytes));
+            return Err(refusal(status, &bytes, auth));
         }
         serde_json::from_slice(&bytes).map_err(|e| CattleError::Decode(e.to_string()))
     }
@@ -334,7 +386,9 @@ impl Cattle {
             out.extend(page.data);
             match page.pagination {
                 Some(p) if p.partial == Some(true) => match p.next {
-                    Some(next) => url = next,
+                    // Cattle builds `next` from its own host name; credentials go only to
+                    // the configured Cattle, so the link is re-rooted there.
+                    Some(next) => url = self.onto_api(&next)?,
                     None => break,
                 },
                 _ => return Ok(out),
@@ -359,11 +413,32 @@ impl Cattle {
         };
         self.call(
             Method::POST,
-            url,
+            &self.onto_api(url)?,
             auth,
             Some(body.unwrap_or_else(|| b"{}".to_vec())),
         )
         .await
+    }
+
+    /// A link Cattle returned, re-rooted onto the configured API root: Cattle writes links
+    /// with its own idea of its host (often not `CATTLE_URL`'s), and hookgate sends
+    /// credentials nowhere but `CATTLE_URL`. The part after the `/v2-beta` (or `/v1`) segment
+    /// is kept; a link without one is refused.
+    fn onto_api(&self, link: &str) -> Result<String, CattleError> {
+        let uri: Uri = link.parse().map_err(|_| CattleError::ForeignLink)?;
+        let path = uri.path();
+        let rest = ["/v2-beta", "/v1"]
+            .iter()
+            .find_map(|v| {
+                let at = path.find(v)?;
+                let rest = &path[at + v.len()..];
+                (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+            })
+            .ok_or(CattleError::ForeignLink)?;
+        Ok(match uri.query() {
+            Some(q) => format!("{}{rest}?{q}", self.api),
+            None => format!("{}{rest}", self.api),
+        })
     }
 
     // ---- services ----
@@ -395,8 +470,7 @@ impl Cattle {
         id: &str,
         scale: i64,
     ) -> Result<Service, CattleError> {
-        let body = serde_json::to_vec(&serde_json::json!({ "scale": scale }))
-            .map_err(|e| CattleError::Decode(e.to_string()))?;
+        let body = encode(&serde_json::json!({ "scale": scale }))?;
         self.call(
             Method::PUT,
             &self.resource_url(project, "services", id),
@@ -412,7 +486,7 @@ impl Cattle {
         service: &Service,
         req: &UpgradeRequest,
     ) -> Result<Service, CattleError> {
-        let body = serde_json::to_vec(req).map_err(|e| CattleError::Decode(e.to_string()))?;
+        let body = encode(req)?;
         self.action(&service.actions, &service.id, "upgrade", auth, Some(body))
             .await
     }
@@ -434,7 +508,7 @@ impl Cattle {
         project: &str,
         obj: &NewGenericObject<'_>,
     ) -> Result<GenericObject, CattleError> {
-        let body = serde_json::to_vec(obj).map_err(|e| CattleError::Decode(e.to_string()))?;
+        let body = encode(obj)?;
         self.call(
             Method::POST,
             &self.collection_url(project, "genericobjects"),
@@ -475,7 +549,7 @@ impl Cattle {
         if status.is_success() {
             Ok(())
         } else {
-            Err(error_from(status, &bytes))
+            Err(refusal(status, &bytes, auth))
         }
     }
 
@@ -497,7 +571,7 @@ impl Cattle {
         project: &str,
         body: &Value,
     ) -> Result<Host, CattleError> {
-        let body = serde_json::to_vec(body).map_err(|e| CattleError::Decode(e.to_string()))?;
+        let body = encode(body)?;
         self.call(
             Method::POST,
             &self.collection_url(project, "hosts"),
@@ -534,7 +608,7 @@ impl Cattle {
         project: &str,
         ev: &NewExternalHostEvent<'_>,
     ) -> Result<Value, CattleError> {
-        let body = serde_json::to_vec(ev).map_err(|e| CattleError::Decode(e.to_string()))?;
+        let body = encode(ev)?;
         self.call(
             Method::POST,
             &self.collection_url(project, "externalhostevents"),
@@ -560,6 +634,18 @@ impl Cattle {
         self.call::<Value>(Method::GET, &url, auth, None)
             .await
             .map(drop)
+    }
+}
+
+fn encode<T: serde::Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, CattleError> {
+    serde_json::to_vec(v).map_err(|e| CattleError::Encode(e.to_string()))
+}
+
+/// A non-2xx answer, classified; a 401 to hookgate's own account names the settings.
+fn refusal(status: StatusCode, body: &[u8], auth: Auth<'_>) -> CattleError {
+    match (status, auth) {
+        (StatusCode::UNAUTHORIZED, Auth::Service) => CattleError::ServiceAccountRefused,
+        _ => error_from(status, body),
     }
 }
 
@@ -637,6 +723,39 @@ mod tests {
         assert!(
             matches!(e, CattleError::Upstream { status: 503, ref code, .. } if code == "Service Unavailable")
         );
+    }
+
+    #[test]
+    fn links_are_followed_only_on_the_configured_cattle() {
+        let c = Cattle::new(&CattleConfig {
+            url: "https://rancher.example/rancher/v1".into(),
+            access_key: "a".into(),
+            secret_key: "s".into(),
+            timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            extra_roots_pem: None,
+        })
+        .expect("client");
+        let cases = [
+            (
+                "http://10.0.0.5:8080/v2-beta/projects/1a5/services?marker=m100",
+                Some("https://rancher.example/rancher/v2-beta/projects/1a5/services?marker=m100"),
+            ),
+            (
+                "http://evil.example/v2-beta/projects/1a5/services/1s1/?action=upgrade",
+                Some("https://rancher.example/rancher/v2-beta/projects/1a5/services/1s1/?action=upgrade"),
+            ),
+            (
+                "/v1/projects/1a5/hosts",
+                Some("https://rancher.example/rancher/v2-beta/projects/1a5/hosts"),
+            ),
+            ("http://evil.example/steal?x=/v2-beta", None),
+            ("http://evil.example/v2-betax/projects", None),
+            ("not a url at all", None),
+        ];
+        for (link, want) in cases {
+            assert_eq!(c.onto_api(link).ok().as_deref(), want, "{link}");
+        }
     }
 
     #[test]

@@ -100,7 +100,7 @@ pub struct EdgeArgs {
     /// How long a receiver's revocation check is cached, in seconds.
     #[arg(long, env = "HOOKGATE_REVOCATION_TTL_SECS", default_value_t = 30)]
     pub revocation_ttl_secs: u64,
-    /// How long a service's scale is cached, in milliseconds.
+    /// How long a service's cached scale is trusted, in milliseconds.
     #[arg(long, env = "HOOKGATE_SCALE_TTL_MS", default_value_t = 1_000)]
     pub scale_ttl_ms: u64,
     /// Largest request body accepted, in bytes (larger: 413).
@@ -119,10 +119,19 @@ pub struct EdgeArgs {
     /// Most connections served at once; more wait in the kernel's backlog.
     #[arg(long, env = "HOOKGATE_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
-    /// Deployed behind Cattle's /v1-webhooks proxy (drop-in for Rancher's webhook-service):
-    /// trust X-API-Project-Id and X-API-Roles, and use the service account for the API.
-    #[arg(long, env = "HOOKGATE_BEHIND_CATTLE_PROXY")]
-    pub behind_cattle_proxy: bool,
+    /// Take scheme and host for trigger URLs from X-Forwarded-Proto/-Host (only behind a
+    /// proxy you control, which sets them).
+    #[arg(long, env = "HOOKGATE_TRUST_FORWARDED_HEADERS")]
+    pub trust_forwarded_headers: bool,
+    /// Execute trigger URLs minted by Rancher's webhook-service (`?key=K&projectId=P`).
+    #[arg(
+        long,
+        env = "HOOKGATE_LEGACY_KEY_URLS",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_name = "BOOL"
+    )]
+    pub legacy_key_urls: bool,
     /// On SIGTERM, how long in-flight requests may take to finish, in seconds.
     #[arg(long, env = "HOOKGATE_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
@@ -132,9 +141,18 @@ pub struct EdgeArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "HOOKGATE_LISTEN", default_value = "0.0.0.0:8085")]
-    pub listen: SocketAddr,
+    /// Address to listen on [default: 0.0.0.0:8085]. Behind Cattle's proxy: the public
+    /// listener for triggers and health, bound only when given.
+    #[arg(long, env = "HOOKGATE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Deployed behind Cattle's /v1-webhooks proxy (drop-in for Rancher's webhook-service):
+    /// the management API trusts X-API-Project-Id and X-API-Roles on --api-listen only.
+    #[arg(long, env = "HOOKGATE_BEHIND_CATTLE_PROXY")]
+    pub behind_cattle_proxy: bool,
+    /// Behind Cattle's proxy: the internal listener Cattle proxies /v1-webhooks to (API and
+    /// triggers) [default: 127.0.0.1:8085].
+    #[arg(long, env = "HOOKGATE_API_LISTEN")]
+    pub api_listen: Option<SocketAddr>,
     /// Cattle base URL (`.../v1` or `.../v2-beta`).
     #[arg(long, env = "CATTLE_URL")]
     pub cattle_url: String,
@@ -220,6 +238,9 @@ pub struct Limits {
 
 impl EdgeArgs {
     pub fn limits(&self) -> Result<Limits, ConfigError> {
+        positive("--cattle-timeout-ms", self.cattle_timeout_ms)?;
+        positive("--revocation-ttl-secs", self.revocation_ttl_secs)?;
+        positive("--scale-ttl-ms", self.scale_ttl_ms)?;
         positive("--max-body-bytes", self.max_body_bytes as u64)?;
         positive("--header-timeout-ms", self.header_timeout_ms)?;
         positive("--tls-handshake-timeout-ms", self.tls_handshake_timeout_ms)?;

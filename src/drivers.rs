@@ -6,9 +6,19 @@ pub mod scale_service;
 use serde_json::{json, Value};
 
 use crate::app::App;
-use crate::cattle::Auth;
+use crate::cattle::{Auth, Cattle};
 use crate::error::Error;
 use crate::receiver::{Claims, DriverConfig};
+
+/// Which way a trigger moves its target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The configured action.
+    Forward,
+    /// Undo earlier steps: change the scale by `delta` (a resolved alert, `onResolved:
+    /// reverse`).
+    Reverse { delta: i64 },
+}
 
 /// What a trigger did (or deliberately did not do).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +36,10 @@ pub enum Outcome {
         bound: &'static str,
     },
     Duplicate,
-    ResolvedIgnored,
+    /// A resolved notification that acts nothing; `note` says why.
+    Resolved {
+        note: &'static str,
+    },
     Cooldown {
         eligible_at: u64,
     },
@@ -38,14 +51,17 @@ impl Outcome {
             Outcome::Scaled { .. } => "scaled",
             Outcome::Unchanged { .. } => "unchanged",
             Outcome::Duplicate => "duplicate",
-            Outcome::ResolvedIgnored => "resolved",
+            Outcome::Resolved { .. } => "resolved",
             Outcome::Cooldown { .. } => "skipped",
         }
     }
 
-    /// Whether an action was performed (starts a cooldown).
-    pub fn performed(&self) -> bool {
-        matches!(self, Outcome::Scaled { .. })
+    /// The change of scale made (0 when nothing changed).
+    pub fn change(&self) -> i64 {
+        match self {
+            Outcome::Scaled { from, to, .. } => to - from,
+            _ => 0,
+        }
     }
 
     pub fn from_to(&self) -> (Option<i64>, Option<i64>) {
@@ -80,7 +96,7 @@ impl Outcome {
                 format!("service {service_id} is already at its {bound} scale {scale}")
             }
             Outcome::Duplicate => "every alert in this notification was already acted on".into(),
-            Outcome::ResolvedIgnored => "resolved notification ignored (onResolved: ignore)".into(),
+            Outcome::Resolved { note } => (*note).into(),
             Outcome::Cooldown { eligible_at } => format!(
                 "within the cooldown; eligible again at {}",
                 crate::time::format_iso(*eligible_at as i64 * 1000)
@@ -109,22 +125,22 @@ impl Outcome {
                 "nextEligibleAt": crate::time::format_iso(*eligible_at as i64 * 1000),
                 "nextEligibleAtTS": eligible_at * 1000,
             }),
-            Outcome::Duplicate | Outcome::ResolvedIgnored => json!({}),
+            Outcome::Duplicate | Outcome::Resolved { .. } => json!({}),
         }
     }
 }
 
-/// Performs the receiver's action. `reverse` flips the direction (resolved alerts with
-/// `onResolved: reverse`); `dry_run` decides without changing anything.
+/// Performs the receiver's action, or its `step`; `dry_run` decides without changing
+/// anything.
 pub async fn execute(
     app: &App,
     claims: &Claims,
-    reverse: bool,
+    step: Step,
     dry_run: bool,
 ) -> Result<Outcome, Error> {
     match &claims.config {
         DriverConfig::ScaleService(c) => {
-            scale_service::execute(app, &claims.project_id, c, reverse, dry_run).await
+            scale_service::execute(app, &claims.project_id, c, step, dry_run).await
         }
         other => Err(Error::NotImplemented(format!(
             "the {} driver is not executed by this build yet",
@@ -136,17 +152,16 @@ pub async fn execute(
 /// Checks a new receiver's config against Cattle with the caller's credentials (Rancher's
 /// creation rules, cattle-api.md §5.5–5.8). Refusals are 400s naming the field.
 pub async fn validate(
-    app: &App,
+    cattle: &Cattle,
     auth: Auth<'_>,
     project: &str,
     config: &DriverConfig,
 ) -> Result<(), Error> {
     match config {
-        DriverConfig::ScaleService(c) => scale_service::validate(app, auth, project, c).await,
+        DriverConfig::ScaleService(c) => scale_service::validate(cattle, auth, project, c).await,
         DriverConfig::ScaleHost(c) => {
             if let Some(t) = &c.host_template_id {
-                let found = app
-                    .cattle
+                let found = cattle
                     .get_host_template(auth, project, t)
                     .await
                     .map_err(Error::from_caller)?;
@@ -163,8 +178,7 @@ pub async fn validate(
         }
         DriverConfig::ServiceUpgrade(_) => Ok(()),
         DriverConfig::ForwardPost(c) => {
-            let found = app
-                .cattle
+            let found = cattle
                 .list_services(auth, project, &[("name", c.service_name.as_str())])
                 .await
                 .map_err(Error::from_caller)?;

@@ -1,8 +1,12 @@
-//! The one mapping from an error to an HTTP status and Cattle's error envelope (SPEC §4):
-//! 2xx is never an error; 4xx is the caller's problem and permanent; 5xx is transient —
-//! 502 Cattle failed, 503 Cattle unreachable or busy, 504 Cattle too slow. 500 is our bug.
+//! The one mapping from an error to an HTTP status and Cattle's error envelope
+//! (docs/triggers.md, "Status codes"): 2xx is never an error; 4xx is the caller's problem
+//! and permanent; 5xx is transient — 502 Cattle failed, 503 Cattle unreachable, busy or
+//! refusing hookgate's own account, 504 Cattle too slow. 500 is our bug.
 //!
-//! Messages are for a person and never contain a token, a key or a credential.
+//! Messages are for a person and never contain a token, a key, a credential or anything
+//! the caller put in the query string.
+
+use std::borrow::Cow;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
@@ -24,11 +28,11 @@ pub enum Error {
         status: u16,
         code: &'static str,
         message: String,
-        field: Option<&'static str>,
+        field: Option<Cow<'static, str>>,
     },
     #[error("{0}")]
     Token(#[from] TokenError),
-    /// The caller sent no credentials (401).
+    /// The caller sent no credentials, or none of a usable form (401).
     #[error("{0}")]
     Unauthorized(String),
     /// Deleted or unknown receiver (403), or credentials that do not reach the project.
@@ -36,8 +40,9 @@ pub enum Error {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("method not allowed")]
-    MethodNotAllowed,
+    /// The method is not one the path serves; the value lists those it does (`Allow`).
+    #[error("method not allowed; this path allows {0}")]
+    MethodNotAllowed(&'static str),
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("request URI is too long")]
@@ -51,6 +56,9 @@ pub enum Error {
     /// This build does not execute the driver (501).
     #[error("{0}")]
     NotImplemented(String),
+    /// hookgate is shedding load to protect Cattle; retry after the given seconds (503).
+    #[error("{message}")]
+    Busy { message: String, retry_after: u32 },
     #[error("{0}")]
     Cattle(#[from] CattleError),
     /// A bug of ours: never expected.
@@ -58,23 +66,27 @@ pub enum Error {
     Internal(String),
 }
 
+/// What the caller of a refused token learns: the same for a bad signature and a key id
+/// that is not (or no longer) in the key ring, so a removed key cannot be told apart.
+const UNTRUSTED_TOKEN: &str = "token is not valid: its signature does not verify";
+
 impl Error {
     pub fn invalid(
         status: u16,
         code: &'static str,
-        field: &'static str,
+        field: impl Into<Cow<'static, str>>,
         message: impl Into<String>,
     ) -> Self {
         Error::Invalid {
             status,
             code,
             message: message.into(),
-            field: Some(field),
+            field: Some(field.into()),
         }
     }
 
     /// Status, Cattle-style code, message and field at fault.
-    pub fn parts(&self) -> (StatusCode, &'static str, String, Option<&'static str>) {
+    pub fn parts(&self) -> (StatusCode, &'static str, String, Option<&str>) {
         use StatusCode as S;
         let msg = self.to_string();
         match self {
@@ -88,30 +100,39 @@ impl Error {
                 S::from_u16(*status).unwrap_or(S::BAD_REQUEST),
                 code,
                 msg,
-                *field,
+                field.as_deref(),
             ),
             Error::Token(e) => match e {
                 TokenError::TooLarge
                 | TokenError::Malformed
                 | TokenError::UnsupportedVersion
                 | TokenError::BadPayload => (S::BAD_REQUEST, "InvalidToken", msg, Some("token")),
-                TokenError::UnknownKey | TokenError::BadSignature | TokenError::Expired => {
-                    (S::UNAUTHORIZED, "InvalidToken", msg, Some("token"))
-                }
+                TokenError::UnknownKey | TokenError::BadSignature => (
+                    S::UNAUTHORIZED,
+                    "InvalidToken",
+                    UNTRUSTED_TOKEN.into(),
+                    Some("token"),
+                ),
+                TokenError::Expired => (S::UNAUTHORIZED, "InvalidToken", msg, Some("token")),
             },
             Error::Unauthorized(_) => (S::UNAUTHORIZED, "Unauthorized", msg, None),
             Error::Forbidden(_) => (S::FORBIDDEN, "Forbidden", msg, None),
             Error::NotFound(_) => (S::NOT_FOUND, "NotFound", msg, None),
-            Error::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "MethodNotAllowed", msg, None),
+            Error::MethodNotAllowed(_) => (S::METHOD_NOT_ALLOWED, "MethodNotAllowed", msg, None),
             Error::PayloadTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "PayloadTooLarge", msg, None),
             Error::UriTooLong => (S::URI_TOO_LONG, "UriTooLong", msg, None),
             Error::Gone(_) => (S::GONE, "Gone", msg, None),
             Error::Unprocessable(_) => (S::UNPROCESSABLE_ENTITY, "Unprocessable", msg, None),
             Error::NotImplemented(_) => (S::NOT_IMPLEMENTED, "NotImplemented", msg, None),
+            Error::Busy { .. } => (S::SERVICE_UNAVAILABLE, "Busy", msg, None),
             Error::Cattle(c) => match c {
                 CattleError::Timeout(_) => (S::GATEWAY_TIMEOUT, "CattleTimeout", msg, None),
                 CattleError::Unreachable(_) => {
                     (S::SERVICE_UNAVAILABLE, "CattleUnavailable", msg, None)
+                }
+                // hookgate's own account is refused: a setting to fix, then a retry works.
+                CattleError::ServiceAccountRefused => {
+                    (S::SERVICE_UNAVAILABLE, "CattleServiceAccount", msg, None)
                 }
                 // Busy (409) and overloaded (429) are worth a retry later.
                 CattleError::Rejected {
@@ -120,7 +141,9 @@ impl Error {
                 CattleError::Upstream { .. }
                 | CattleError::Rejected { .. }
                 | CattleError::ActionNotAvailable { .. }
-                | CattleError::Decode(_) => (S::BAD_GATEWAY, "CattleError", msg, None),
+                | CattleError::Decode(_)
+                | CattleError::ForeignLink => (S::BAD_GATEWAY, "CattleError", msg, None),
+                CattleError::Encode(_) => (S::INTERNAL_SERVER_ERROR, "InternalError", msg, None),
             },
             Error::Internal(_) => (S::INTERNAL_SERVER_ERROR, "InternalError", msg, None),
         }
@@ -158,13 +181,19 @@ impl Error {
         }
         let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
         *r.status_mut() = status;
-        r.headers_mut().insert(
+        let h = r.headers_mut();
+        h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if status == StatusCode::METHOD_NOT_ALLOWED {
-            r.headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        match self {
+            Error::MethodNotAllowed(allow) => {
+                h.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            Error::Busy { retry_after, .. } => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            _ => {}
         }
         r
     }
@@ -197,6 +226,8 @@ mod tests {
             (Error::Cattle(CattleError::Unreachable("x".into())), 503),
             (Error::Cattle(rejected(409)), 503),
             (Error::Cattle(rejected(422)), 502),
+            (Error::Cattle(CattleError::ServiceAccountRefused), 503),
+            (Error::MethodNotAllowed("GET, POST"), 405),
             (
                 Error::Cattle(CattleError::Upstream {
                     status: 500,
@@ -211,5 +242,16 @@ mod tests {
             let r = e.response();
             assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
         }
+        assert_eq!(
+            Error::MethodNotAllowed("GET, DELETE").response().headers()[header::ALLOW],
+            "GET, DELETE"
+        );
+    }
+
+    #[test]
+    fn a_removed_key_and_a_bad_signature_look_the_same() {
+        let a = Error::Token(TokenError::UnknownKey).parts();
+        let b = Error::Token(TokenError::BadSignature).parts();
+        assert_eq!((a.0, a.1, &a.2, a.3), (b.0, b.1, &b.2, b.3));
     }
 }

@@ -4,14 +4,18 @@
 //! - [`receiver`]: what a receiver is — id, project, driver config. Pure types.
 //! - [`token`]: seals receivers into URL-safe HMAC-SHA256 tokens and opens them. Pure.
 //! - [`policy`]: dedupe, resolved alerts, cooldown. Pure decisions.
-//! - [`router`]: path → route; the only code that reads raw paths.
+//! - [`router`]: path → route, and the one dispatch of requests to handlers.
 //! - [`error`]: the one mapping from errors to statuses and Cattle's error envelope.
 //! - [`cattle`]: the Cattle client, the only code that talks upstream.
 //! - [`drivers`]: what receivers do (scaleService today), and their creation checks.
 //! - [`trigger`]: the hot path — query, token, revocation, policy, driver, response.
 //! - [`api`]: the management API, compatible with Rancher's `/v1-webhooks`.
-//! - [`app`]: the `App` handle (key ring, client, caches, locks) and request entry.
+//! - [`legacy`]: Rancher's own receivers, reached by key URL; cached per project.
+//! - [`app`]: the `App` handle: key ring, client, caches, keyed state. State only.
+//! - [`keyed`]: per-key state that is bounded and never evicted while in use.
+//! - [`http`]: response helpers, bounded body reading, what a connection serves.
 //! - [`server`], [`tls`]: accept loop, limits, TLS with certificate reload.
+//! - [`edge`]: settings → a bound, running service; shared by `main` and the tests.
 //! - [`config`]: command line and environment → validated settings.
 //! - [`metrics`]: Prometheus exposition; bounded label sets, no secrets.
 //! - [`sim`]: a Cattle v2-beta simulator (own wire types; never imports the client).
@@ -22,7 +26,11 @@ pub mod app;
 pub mod cattle;
 pub mod config;
 pub mod drivers;
+pub mod edge;
 pub mod error;
+pub mod http;
+pub mod keyed;
+pub mod legacy;
 pub mod metrics;
 pub mod policy;
 pub mod receiver;

@@ -2,16 +2,14 @@
 //! is worth testing on its own; everything it calls lives in the library.
 
 use std::io::Read as _;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser as _;
-use hookgate::app::{App, Settings};
-use hookgate::cattle::{Cattle, CattleConfig};
-use hookgate::config::{self, Cli, Command, ConfigError, DemoArgs, EdgeArgs, Limits};
-use hookgate::tls::CertStore;
+use hookgate::cattle::CattleConfig;
+use hookgate::config::{self, Cli, Command, ConfigError, DemoArgs};
+use hookgate::edge::{Deployment, Edge, EdgeConfig};
 use hookgate::token::KeyRing;
 
 /// Writes a line to stdout; a closed pipe (`hookgate inspect T | head`) is not an error.
@@ -120,30 +118,19 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Serve(args) => {
             init_tracing(cli.log_format);
             let keys = config::load_keys(&args.edge.keys)?;
-            let extra_roots_pem = match &args.cattle_ca_file {
-                Some(p) => Some(std::fs::read(p).map_err(|e| {
-                    ConfigError::new(
-                        "--cattle-ca-file",
-                        format!("cannot read {}: {e}", p.display()),
-                    )
-                })?),
-                None => None,
-            };
-            let edge = Edge::prepare(
-                &args.edge,
-                keys,
-                CattleConfig {
-                    url: args.cattle_url.clone(),
-                    access_key: args.cattle_access_key.clone(),
-                    secret_key: args.cattle_secret_key.clone(),
-                    timeout: Duration::from_millis(args.edge.cattle_timeout_ms),
-                    connect_timeout: Duration::from_millis(args.edge.cattle_timeout_ms.min(5_000)),
-                    extra_roots_pem,
-                },
-            )?;
+            let cfg = EdgeConfig::serve(&args, keys)?;
+            let guessing_urls =
+                cfg.settings.public_url.is_none() && !cfg.settings.trust_forwarded_headers;
             runtime()?.block_on(async move {
-                let listener = bind(args.listen).await?;
-                edge.run(listener, shutdown_signal()).await;
+                let edge = Edge::bind(cfg).await?;
+                if guessing_urls {
+                    tracing::warn!(
+                        "neither --public-url nor --trust-forwarded-headers is set: trigger URLs \
+                         are built from each request's Host header; set --public-url to the \
+                         address senders reach"
+                    );
+                }
+                edge.run(shutdown_signal()).await;
                 Ok(ExitCode::SUCCESS)
             })
         }
@@ -162,10 +149,13 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 }
 
 fn init_tracing(format: config::LogFormat) {
+    use std::io::IsTerminal as _;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("HOOKGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour only for a person at a terminal; files and pipes get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         config::LogFormat::Text => builder.init(),
@@ -196,117 +186,16 @@ async fn shutdown_signal() {
     tracing::info!("shutdown signal received");
 }
 
-async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, Failure> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| Failure::Config(ConfigError::new("--listen", format!("{addr}: {e}"))))
-}
-
-/// The edge service, configured and ready to serve.
-struct Edge {
-    app: App,
-    limits: Limits,
-    tls: Option<Arc<CertStore>>,
-}
-
-impl Edge {
-    fn prepare(args: &EdgeArgs, keys: KeyRing, cattle: CattleConfig) -> Result<Self, Failure> {
-        let limits = args.limits()?;
-        let client = Cattle::new(&cattle).map_err(|e| ConfigError::new("--cattle-url", e))?;
-        let tls = match (&args.tls_cert, &args.tls_key) {
-            (Some(cert), Some(key)) => {
-                Some(CertStore::load(cert, key).map_err(|e| ConfigError::new("--tls-cert", e))?)
-            }
-            _ => None,
-        };
-        if let Some(url) = &args.public_url {
-            hookgate::cattle::normalize_url(url)
-                .map_err(|e| ConfigError::new("--public-url", e))?;
-        }
-        let settings = Settings {
-            public_url: args.public_url.clone(),
-            revocation_ttl: Duration::from_secs(args.revocation_ttl_secs.max(1)),
-            scale_ttl: Duration::from_millis(args.scale_ttl_ms.max(1)),
-            limits: limits.clone(),
-            behind_cattle_proxy: args.behind_cattle_proxy,
-        };
-        Ok(Edge {
-            app: App::new(keys, client, settings),
-            limits,
-            tls,
-        })
-    }
-
-    async fn run(
-        self,
-        listener: tokio::net::TcpListener,
-        shutdown: impl std::future::Future<Output = ()>,
-    ) {
-        let addr = listener
-            .local_addr()
-            .map_or_else(|_| "?".into(), |a| a.to_string());
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
-        let tls_config = match &self.tls {
-            Some(store) => match store.server_config() {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    tracing::error!(error = %e, "tls configuration failed");
-                    return;
-                }
-            },
-            None => None,
-        };
-        if let Some(store) = self.tls.clone() {
-            tokio::spawn(reload_on_sighup(store));
-        }
-        tracing::info!(
-            listen = %addr,
-            scheme,
-            cattle = %self.app.cattle.api_root(),
-            signing_key = self.app.keys.signing_key_id(),
-            keys = self.app.keys.key_ids().count(),
-            "hookgate serving: triggers at {scheme}://{addr}/v1-webhooks/endpoint, \
-             health /healthz, readiness /readyz, metrics /metrics"
-        );
-        hookgate::server::run(listener, tls_config, self.app, self.limits, shutdown).await;
-        tracing::info!("hookgate stopped");
-    }
-}
-
-/// SIGHUP reloads the certificate; a bad pair is logged and the old one keeps serving.
-async fn reload_on_sighup(store: Arc<CertStore>) {
-    #[cfg(unix)]
-    {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            return;
-        };
-        while hup.recv().await.is_some() {
-            match store.reload() {
-                Ok(()) => tracing::info!("tls certificate reloaded"),
-                Err(e) => {
-                    tracing::error!(error = %e, "tls certificate reload failed; keeping the old one")
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = store;
-}
-
 /// `hookgate demo`: the simulator with the default world and the edge service against it.
 async fn demo(args: DemoArgs) -> Result<ExitCode, Failure> {
-    let (keys, key_note) = match (&args.edge.keys.keys_file, &args.edge.keys.keys) {
+    let (keys, demo_keys) = match (&args.edge.keys.keys_file, &args.edge.keys.keys) {
         (None, None) => {
             let line =
                 KeyRing::generate_line().map_err(|e| anyhow::anyhow!("no random source: {e}"))?;
             let ring = KeyRing::parse(&line).map_err(|e| anyhow::anyhow!("{e}"))?;
-            (ring, "a fresh key made for this run (tokens die with it)")
+            (ring, Some(DemoKeys::write(&line)?))
         }
-        _ => (
-            config::load_keys(&args.edge.keys)?,
-            "the configured key ring",
-        ),
+        _ => (config::load_keys(&args.edge.keys)?, None),
     };
     let sim_listener = tokio::net::TcpListener::bind(args.sim_listen)
         .await
@@ -319,54 +208,103 @@ async fn demo(args: DemoArgs) -> Result<ExitCode, Failure> {
     let sim_task = tokio::spawn(hookgate::sim::serve(sim_listener, sim, async {
         let _ = sim_stopped.await;
     }));
-    let edge = Edge::prepare(
-        &args.edge,
+    let timeout = Duration::from_millis(args.edge.cattle_timeout_ms);
+    let edge = Edge::bind(EdgeConfig {
         keys,
-        CattleConfig {
+        cattle: CattleConfig {
             url: format!("http://{sim_addr}/v1"),
             access_key: "service".into(),
             secret_key: "service-secret".into(),
-            timeout: Duration::from_millis(args.edge.cattle_timeout_ms),
+            timeout,
             connect_timeout: Duration::from_secs(2),
             extra_roots_pem: None,
         },
-    )?;
-    let listener = bind(args.listen).await?;
-    let addr = listener.local_addr().map_err(anyhow::Error::from)?;
-    let scheme = if edge.tls.is_some() { "https" } else { "http" };
+        settings: hookgate::edge::settings(&args.edge)?,
+        deployment: Deployment::Front {
+            listen: args.listen,
+        },
+        tls: hookgate::edge::tls_paths(&args.edge),
+    })
+    .await?;
     let base = args
         .edge
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("{scheme}://{addr}"));
-
-    let create = format!(
-        "curl -s -u alice:alice-secret -H 'Content-Type: application/json' \\\n\
-         \x20     -X POST '{base}/v1-webhooks/receivers?projectId=1a5' \\\n\
-         \x20     -d '{{\"name\": \"scale-web-up\", \"driver\": \"scaleService\", \"scaleServiceConfig\": \
-         {{\"serviceId\": \"1s1\", \"action\": \"up\", \"amount\": 1, \"min\": 1, \"max\": 10}}}}'"
-    );
+        .unwrap_or_else(|| edge.bound()[0].base());
+    let inspect = match &demo_keys {
+        Some(k) => format!(
+            "{} inspect --keys-file {} \"${{URL#*token=}}\"",
+            std::env::current_exe().map_or_else(|_| "hookgate".into(), |p| p.display().to_string()),
+            k.path.display()
+        ),
+        None => "hookgate inspect --keys-file <your key ring> \"${URL#*token=}\"".into(),
+    };
+    let key_note = if demo_keys.is_some() {
+        "a fresh key for this run; tokens die with it"
+    } else {
+        "the configured key ring"
+    };
     say!(
         "\nhookgate demo: the edge service against a Cattle simulator, in one process\n\
-         \n  hookgate          {base}/v1-webhooks   (signing with {key_note})\
-         \n  web UI            {base}/   (not in this build yet)\
-         \n  Cattle simulator  http://{sim_addr}/v2-beta   (default world)\
+         \n  web UI            {base}/   (not in this build yet; the API below works)\
          \n  API keys          alice / alice-secret  (project 1a5 \"Default\")\
          \n                    bob / bob-secret      (project 1a7 \"Staging\")\
          \n                    service / service-secret  (all projects; hookgate's own account)\
+         \n  hookgate API      {base}/v1-webhooks   (signing with {key_note})\
+         \n  Cattle simulator  http://{sim_addr}/v2-beta   (default world)\
          \n\
-         \n  Create a receiver that scales service 1s1 (\"web\", scale 2) up by 1, and fire it:\
+         \n  Create a receiver that scales service 1s1 (\"web\", scale 2) up by 1, and fire it\
+         \n  (paste it as often as you like: each paste makes a new receiver and scales once):\
          \n\
-         \n    URL=$({create} | sed -n 's/.*\"url\":\"\\([^\"]*\\)\".*/\\1/p')\
-         \n    curl -s -X POST \"$URL\"\
+         \n    N=scale-web-up-$RANDOM\
+         \n    R=$(curl -s -u alice:alice-secret -H 'Content-Type: application/json' \\\
+         \n          -X POST '{base}/v1-webhooks/receivers?projectId=1a5' \\\
+         \n          -d '{{\"name\": \"'$N'\", \"driver\": \"scaleService\", \"scaleServiceConfig\": \
+         {{\"serviceId\": \"1s1\", \"action\": \"up\", \"amount\": 1, \"min\": 1, \"max\": 10}}}}')\
+         \n    URL=$(printf '%s' \"$R\" | sed -n 's/.*\"url\":\"\\([^\"]*\\)\".*/\\1/p')\
+         \n    curl -s -X POST \"${{URL:?could not create the receiver: $R}}\"\
          \n\
          \n  List receivers:   curl -s -u alice:alice-secret '{base}/v1-webhooks/receivers?projectId=1a5'\
          \n  Watch the scale:  curl -s -u alice:alice-secret http://{sim_addr}/v2-beta/projects/1a5/services/1s1 | grep -o '\"scale\":[0-9]*'\
+         \n  Open the token:   {inspect}\
          \n\
          \n  Ctrl-C stops both.\n"
     );
-    edge.run(listener, shutdown_signal()).await;
+    edge.run(shutdown_signal()).await;
     let _ = stop_sim.send(());
     let _ = sim_task.await;
+    drop(demo_keys);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The demo's fresh key ring, in a private file so `hookgate inspect` can open the demo's
+/// tokens; removed when the demo stops.
+struct DemoKeys {
+    path: std::path::PathBuf,
+}
+
+impl DemoKeys {
+    fn write(line: &str) -> Result<Self, Failure> {
+        use std::io::Write as _;
+        let path = std::env::temp_dir().join(format!("hookgate-demo-{}.keys", std::process::id()));
+        let mut open = std::fs::OpenOptions::new();
+        open.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+        let mut f = open
+            .open(&path)
+            .map_err(|e| anyhow::anyhow!("writing the demo key ring to {}: {e}", path.display()))?;
+        writeln!(
+            f,
+            "# hookgate demo key ring (removed when the demo stops)\n{line}"
+        )
+        .map_err(|e| anyhow::anyhow!("writing the demo key ring to {}: {e}", path.display()))?;
+        Ok(Self { path })
+    }
+}
+
+impl Drop for DemoKeys {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }

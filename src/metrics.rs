@@ -3,6 +3,7 @@
 //! status classes, cache names), so cardinality is bounded; no label ever holds an id, a URL
 //! or a token.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -29,12 +30,25 @@ struct CacheLabels {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    reason: &'static str,
+}
+
 struct Metrics {
     registry: Registry,
     triggers: Family<TriggerLabels, Counter>,
     cattle_calls: Family<CallLabels, Histogram>,
     cache: Family<CacheLabels, Counter>,
+    refusals: Family<RefusalLabels, Counter>,
+    /// Rate limit of refusal log lines: the current second, lines logged in it, and lines
+    /// suppressed since the last one logged.
+    refusal_log: [AtomicU64; 3],
 }
+
+/// Refusal log lines allowed per second; the rest are counted, and the next line logged
+/// says how many were suppressed.
+const REFUSAL_LINES_PER_SECOND: u64 = 5;
 
 /// The process's metrics. A process-wide registry is the one global hookgate keeps: metrics
 /// describe the process, and every component (client, caches, trigger path) reports to it.
@@ -62,11 +76,20 @@ fn metrics() -> &'static Arc<Metrics> {
             "Cache look-ups by cache and result",
             cache.clone(),
         );
+        let refusals = Family::<RefusalLabels, Counter>::default();
+        registry.register(
+            "trigger_refusals",
+            "Triggers refused before any action, by reason (malformed, bad_signature, \
+             unknown_key_id, expired, revoked, unknown_key)",
+            refusals.clone(),
+        );
         Arc::new(Metrics {
             registry,
             triggers,
             cattle_calls,
             cache,
+            refusals,
+            refusal_log: Default::default(),
         })
     })
 }
@@ -94,6 +117,30 @@ pub fn count_cache(cache: &'static str, hit: bool) {
         .cache
         .get_or_create(&CacheLabels { cache, result })
         .inc();
+}
+
+/// Counts a refused trigger. Returns `Some(suppressed)` when this refusal may be logged
+/// (`suppressed`: lines dropped since the last one logged), `None` when the log's rate for
+/// this second is spent.
+pub fn refusal(reason: &'static str) -> Option<u64> {
+    let m = metrics();
+    m.refusals.get_or_create(&RefusalLabels { reason }).inc();
+    let [second, lines, suppressed] = &m.refusal_log;
+    let now = crate::unix_now();
+    let seen = second.load(Ordering::Relaxed);
+    if seen != now
+        && second
+            .compare_exchange(seen, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        lines.store(0, Ordering::Relaxed);
+    }
+    if lines.fetch_add(1, Ordering::Relaxed) < REFUSAL_LINES_PER_SECOND {
+        Some(suppressed.swap(0, Ordering::Relaxed))
+    } else {
+        suppressed.fetch_add(1, Ordering::Relaxed);
+        None
+    }
 }
 
 /// The text exposition format.

@@ -1,35 +1,52 @@
-//! Whether a trigger should act (SPEC §4.1): duplicate Alertmanager/Grafana notifications,
-//! resolved notifications, and cooldowns. Pure decisions over a receiver's in-memory state;
-//! the trigger path holds the receiver's lock from `decide` through the action to `record`,
-//! so two copies of one notification can never both act.
+//! Whether a trigger should act, and how (docs/triggers.md, "Policy"): duplicate
+//! Alertmanager/Grafana notifications, resolved notifications (`onResolved`), cooldowns.
+//! Pure decisions over a receiver's in-memory state; the trigger path holds the receiver's
+//! lease and lock from `decide` through the action to `record`, so two copies of one
+//! notification can never both act.
 //!
-//! The state lives in this replica's memory only: dedupe and cooldown are per replica.
+//! The state is small and bounded: at most [`REMEMBERED_ALERTS`] alerts per receiver, each a
+//! fixed-size digest of its identity plus the step taken for it, whatever the sender sent.
+//! It lives in this replica's memory only: dedupe and cooldown are per replica.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
 
 use crate::receiver::OnResolved;
 
-/// How many acted-on alerts a receiver remembers.
-const REMEMBERED_ALERTS: usize = 1024;
+/// How many alerts a receiver remembers; the oldest is forgotten first (and may then act
+/// again if a sender repeats it).
+pub const REMEMBERED_ALERTS: usize = 1024;
+/// Longest `fingerprint` and `startsAt` accepted (Alertmanager's are 16 and ~30 bytes).
+pub const MAX_ALERT_FIELD: usize = 64;
 
-/// One alert's identity for dedupe: fingerprint + start time, and which phase.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct AlertKey {
-    pub fingerprint: String,
-    pub starts_at: String,
-    pub resolved: bool,
-}
+/// One alert's identity: a digest of its fingerprint (or, when a sender gives none, its
+/// sorted labels) and its `startsAt`. A re-fired alert has a new `startsAt`, so a new id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AlertId([u8; 16]);
 
 /// What a trigger's body says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Notification {
-    /// An Alertmanager or Grafana notification (JSON with `status` and `alerts[]`).
-    Alerts { resolved: bool, keys: Vec<AlertKey> },
+    /// An Alertmanager or Grafana notification (JSON with `status` firing or resolved): the
+    /// alerts in the notification's own phase.
+    Alerts {
+        resolved: bool,
+        alerts: Vec<AlertId>,
+    },
     /// Anything else, or no body: a plain trigger, as Rancher treated every POST.
     Plain,
+}
+
+/// A notification hookgate refuses to remember (400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotificationError {
+    #[error("an alert's {0} is longer than {MAX_ALERT_FIELD} bytes")]
+    TooLong(&'static str),
+    #[error("an alert's startsAt is not an RFC 3339 date-time")]
+    BadStartsAt,
 }
 
 // The notification as sent, borrowed from the body: only the fields dedupe needs are
@@ -38,7 +55,7 @@ pub enum Notification {
 struct Doc<'a> {
     #[serde(borrow)]
     status: Cow<'a, str>,
-    #[serde(borrow)]
+    #[serde(borrow, default)]
     alerts: Vec<AlertDoc<'a>>,
 }
 
@@ -54,20 +71,58 @@ struct AlertDoc<'a> {
     labels: Option<BTreeMap<Cow<'a, str>, Cow<'a, str>>>,
 }
 
+impl AlertDoc<'_> {
+    fn id(&self) -> Result<AlertId, NotificationError> {
+        let short = |v: &Option<Cow<'_, str>>, what| match v {
+            Some(s) if s.len() > MAX_ALERT_FIELD => Err(NotificationError::TooLong(what)),
+            _ => Ok(()),
+        };
+        short(&self.fingerprint, "fingerprint")?;
+        short(&self.starts_at, "startsAt")?;
+        let starts_at = self.starts_at.as_deref().unwrap_or("");
+        if !starts_at.is_empty() && crate::time::parse_rfc3339(starts_at).is_none() {
+            return Err(NotificationError::BadStartsAt);
+        }
+        // Length-prefixed parts, so no two identities share an encoding.
+        let mut h = Sha256::new();
+        let mut part = |tag: u8, s: &str| {
+            h.update([tag]);
+            h.update((s.len() as u64).to_be_bytes());
+            h.update(s.as_bytes());
+        };
+        match (&self.fingerprint, &self.labels) {
+            (Some(f), _) => part(b'f', f),
+            (None, Some(labels)) => {
+                for (k, v) in labels {
+                    part(b'k', k);
+                    part(b'v', v);
+                }
+            }
+            (None, None) => part(b'n', ""),
+        }
+        part(b's', starts_at);
+        let d = h.finalize();
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&d[..16]);
+        Ok(AlertId(id))
+    }
+}
+
 impl Notification {
-    /// Reads a body. Only well-formed alert notifications are treated specially.
-    pub fn parse(body: &[u8]) -> Notification {
+    /// Reads a body. Only well-formed alert notifications are treated specially; one whose
+    /// alert identities are oversized or whose `startsAt` is not a date is refused.
+    pub fn parse(body: &[u8]) -> Result<Notification, NotificationError> {
         let Ok(doc) = serde_json::from_slice::<Doc<'_>>(body) else {
-            return Notification::Plain;
+            return Ok(Notification::Plain);
         };
         let resolved = match &*doc.status {
             "firing" => false,
             "resolved" => true,
-            _ => return Notification::Plain,
+            _ => return Ok(Notification::Plain),
         };
-        let keys = doc
+        let alerts = doc
             .alerts
-            .into_iter()
+            .iter()
             // A firing notification also lists alerts that already resolved; only the ones
             // in the notification's own phase make it new or a duplicate.
             .filter(|a| {
@@ -75,42 +130,94 @@ impl Notification {
                     .as_deref()
                     .is_none_or(|s| (s == "resolved") == resolved)
             })
-            .map(|a| AlertKey {
-                fingerprint: match a.fingerprint {
-                    Some(f) => f.into_owned(),
-                    // Older senders omit the fingerprint; the labels identify the alert.
-                    None => a
-                        .labels
-                        .map(|l| serde_json::to_string(&l).unwrap_or_default())
-                        .unwrap_or_default(),
-                },
-                starts_at: a.starts_at.map(Cow::into_owned).unwrap_or_default(),
-                resolved,
-            })
-            .collect();
-        Notification::Alerts { resolved, keys }
+            .map(AlertDoc::id)
+            .collect::<Result<_, _>>()?;
+        Ok(Notification::Alerts { resolved, alerts })
     }
 }
 
 /// What to do with a trigger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
-    /// Perform the action; `reverse` for a resolved alert with `onResolved: reverse`.
-    Act { reverse: bool },
-    /// Every alert in it was already acted on.
+    /// Perform the configured action.
+    Act,
+    /// Undo the steps taken for the resolved alerts: change the scale by `delta`.
+    Reverse { delta: i64 },
+    /// Every alert in it was already handled.
     Duplicate,
     /// A resolved notification and `onResolved: ignore`.
     ResolvedIgnored,
+    /// A resolved notification with `onResolved: reverse` whose alerts never stepped (or
+    /// were reversed already), or one that names no alert at all.
+    NothingToReverse,
     /// Within the cooldown of the last performed action; eligible from this Unix second.
     Cooldown { eligible_at: u64 },
 }
 
-/// A receiver's memory: when it last acted, and which alerts it acted on.
+/// One remembered alert.
+#[derive(Clone, Copy, Debug)]
+struct Remembered {
+    id: AlertId,
+    fired: bool,
+    resolved: bool,
+    /// The step its firing took (0: none), shared by the alerts of one notification.
+    step: u32,
+    /// That step's actual change of scale.
+    delta: i64,
+    reversed: bool,
+}
+
+/// A receiver's memory: when it last acted, and the alerts it handled (oldest first).
 #[derive(Debug, Default)]
 pub struct ReceiverState {
     last_performed: Option<u64>,
-    order: VecDeque<AlertKey>,
-    acted: HashSet<AlertKey>,
+    alerts: VecDeque<Remembered>,
+    last_step: u32,
+}
+
+impl ReceiverState {
+    fn find(&self, id: &AlertId) -> Option<&Remembered> {
+        self.alerts.iter().find(|r| r.id == *id)
+    }
+
+    fn entry(&mut self, id: AlertId) -> &mut Remembered {
+        let at = match self.alerts.iter().position(|r| r.id == id) {
+            Some(i) => i,
+            None => {
+                if self.alerts.len() == REMEMBERED_ALERTS {
+                    self.alerts.pop_front();
+                }
+                self.alerts.push_back(Remembered {
+                    id,
+                    fired: false,
+                    resolved: false,
+                    step: 0,
+                    delta: 0,
+                    reversed: false,
+                });
+                self.alerts.len() - 1
+            }
+        };
+        &mut self.alerts[at]
+    }
+
+    /// The distinct, not yet reversed steps taken for these alerts, and their total change.
+    fn steps_of(&self, ids: &[AlertId]) -> (Vec<u32>, i64) {
+        let mut steps: Vec<u32> = Vec::new();
+        let mut total = 0;
+        for r in ids.iter().filter_map(|id| self.find(id)) {
+            if r.step != 0 && !r.reversed && !steps.contains(&r.step) {
+                steps.push(r.step);
+                total += r.delta;
+            }
+        }
+        (steps, total)
+    }
+
+    /// How many alerts are remembered (for tests and bounds).
+    pub fn remembered(&self) -> usize {
+        self.alerts.len()
+    }
 }
 
 pub fn decide(
@@ -120,15 +227,24 @@ pub fn decide(
     cooldown_seconds: u32,
     now: u64,
 ) -> Decision {
-    let mut reverse = false;
-    if let Notification::Alerts { resolved, keys } = note {
-        if !keys.is_empty() && keys.iter().all(|k| state.acted.contains(k)) {
+    if let Notification::Alerts { resolved, alerts } = note {
+        let handled = |r: &Remembered| if *resolved { r.resolved } else { r.fired };
+        if !alerts.is_empty() && alerts.iter().all(|id| state.find(id).is_some_and(handled)) {
             return Decision::Duplicate;
         }
         if *resolved {
             match on_resolved {
                 OnResolved::Ignore => return Decision::ResolvedIgnored,
-                OnResolved::Reverse => reverse = true,
+                // A reversal undoes what was done; it is never held back by the cooldown.
+                OnResolved::Reverse => {
+                    let (_, total) = state.steps_of(alerts);
+                    return if total == 0 {
+                        Decision::NothingToReverse
+                    } else {
+                        Decision::Reverse { delta: -total }
+                    };
+                }
+                OnResolved::Trigger if alerts.is_empty() => return Decision::NothingToReverse,
                 OnResolved::Trigger => {}
             }
         }
@@ -139,153 +255,59 @@ pub fn decide(
             return Decision::Cooldown { eligible_at };
         }
     }
-    Decision::Act { reverse }
+    Decision::Act
 }
 
-/// Records a handled trigger: the alerts it handled, and — when an action was performed,
-/// not merely found unnecessary — its time, which starts the cooldown.
-pub fn record(state: &mut ReceiverState, note: &Notification, now: u64, performed: bool) {
-    if performed {
-        state.last_performed = Some(now);
-    }
-    if let Notification::Alerts { keys, .. } = note {
-        for k in keys {
-            if state.acted.insert(k.clone()) {
-                state.order.push_back(k.clone());
+/// Records a handled trigger: the alerts it handled and the step it took (`change`, the
+/// actual change of scale: 0 when nothing changed). A performed forward action starts the
+/// cooldown; a reversal does not. Failed or dry-run triggers are never recorded.
+pub fn record(
+    state: &mut ReceiverState,
+    note: &Notification,
+    decision: Decision,
+    change: i64,
+    now: u64,
+) {
+    let Notification::Alerts { resolved, alerts } = note else {
+        if decision == Decision::Act && change != 0 {
+            state.last_performed = Some(now);
+        }
+        return;
+    };
+    match decision {
+        Decision::Act => {
+            if change != 0 {
+                state.last_performed = Some(now);
+            }
+            let step = if change != 0 && !*resolved {
+                state.last_step = state.last_step.wrapping_add(1).max(1);
+                state.last_step
+            } else {
+                0
+            };
+            for id in alerts {
+                let r = state.entry(*id);
+                if *resolved {
+                    r.resolved = true;
+                } else if !r.fired {
+                    (r.fired, r.step, r.delta) = (true, step, change);
+                }
             }
         }
-        while state.order.len() > REMEMBERED_ALERTS {
-            if let Some(old) = state.order.pop_front() {
-                state.acted.remove(&old);
+        Decision::Reverse { .. } | Decision::NothingToReverse => {
+            let (steps, _) = state.steps_of(alerts);
+            for r in state.alerts.iter_mut() {
+                if steps.contains(&r.step) {
+                    r.reversed = true;
+                }
+            }
+            for id in alerts {
+                state.entry(*id).resolved = true;
             }
         }
+        Decision::Duplicate | Decision::ResolvedIgnored | Decision::Cooldown { .. } => {}
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const FIRING: &str = r#"{"status":"firing","alerts":[{"status":"firing","fingerprint":"f1","startsAt":"t0"},{"status":"resolved","fingerprint":"f0","startsAt":"t-1"}]}"#;
-    const RESOLVED: &str = r#"{"status":"resolved","alerts":[{"status":"resolved","fingerprint":"f1","startsAt":"t0"}]}"#;
-    const REFIRED: &str =
-        r#"{"status":"firing","alerts":[{"status":"firing","fingerprint":"f1","startsAt":"t9"}]}"#;
-
-    fn note(s: &str) -> Notification {
-        Notification::parse(s.as_bytes())
-    }
-
-    #[test]
-    fn bodies_are_classified() {
-        assert_eq!(note(""), Notification::Plain);
-        assert_eq!(note("not json"), Notification::Plain);
-        assert_eq!(note(r#"{"push_data":{"tag":"x"}}"#), Notification::Plain);
-        assert_eq!(
-            note(r#"{"status":"weird","alerts":[]}"#),
-            Notification::Plain
-        );
-        let Notification::Alerts { resolved, keys } = note(FIRING) else {
-            panic!("alerts expected")
-        };
-        assert!(!resolved);
-        assert_eq!(
-            keys.len(),
-            1,
-            "the resolved alert in a firing group is not counted"
-        );
-        assert_eq!(keys[0].fingerprint, "f1");
-        let Notification::Alerts { keys, .. } =
-            note(r#"{"status":"firing","alerts":[{"labels":{"a":"b"},"startsAt":"t"}]}"#)
-        else {
-            panic!("alerts expected")
-        };
-        assert_eq!(keys[0].fingerprint, r#"{"a":"b"}"#);
-    }
-
-    #[test]
-    fn decisions() {
-        let mut s = ReceiverState::default();
-        let ign = OnResolved::Ignore;
-        assert_eq!(
-            decide(&s, &note(FIRING), ign, 0, 100),
-            Decision::Act { reverse: false }
-        );
-        record(&mut s, &note(FIRING), 100, true);
-        assert_eq!(decide(&s, &note(FIRING), ign, 0, 101), Decision::Duplicate);
-        assert_eq!(
-            decide(&s, &note(REFIRED), ign, 0, 101),
-            Decision::Act { reverse: false }
-        );
-        assert_eq!(
-            decide(&s, &note(RESOLVED), ign, 0, 101),
-            Decision::ResolvedIgnored
-        );
-        let rev = OnResolved::Reverse;
-        assert_eq!(
-            decide(&s, &note(RESOLVED), rev, 0, 101),
-            Decision::Act { reverse: true }
-        );
-        let trig = OnResolved::Trigger;
-        assert_eq!(
-            decide(&s, &note(RESOLVED), trig, 0, 101),
-            Decision::Act { reverse: false }
-        );
-        record(&mut s, &note(RESOLVED), 101, true);
-        assert_eq!(
-            decide(&s, &note(RESOLVED), rev, 0, 102),
-            Decision::Duplicate
-        );
-        // Plain triggers are never duplicates.
-        assert_eq!(
-            decide(&s, &Notification::Plain, ign, 0, 102),
-            Decision::Act { reverse: false }
-        );
-    }
-
-    #[test]
-    fn cooldown_counts_from_the_last_performed_action() {
-        let mut s = ReceiverState::default();
-        let p = Notification::Plain;
-        assert_eq!(
-            decide(&s, &p, OnResolved::Ignore, 60, 1000),
-            Decision::Act { reverse: false }
-        );
-        record(&mut s, &p, 1000, true);
-        let mut idle = ReceiverState::default();
-        record(&mut idle, &p, 1000, false);
-        assert_eq!(
-            decide(&idle, &p, OnResolved::Ignore, 60, 1001),
-            Decision::Act { reverse: false }
-        );
-        assert_eq!(
-            decide(&s, &p, OnResolved::Ignore, 60, 1059),
-            Decision::Cooldown { eligible_at: 1060 }
-        );
-        assert_eq!(
-            decide(&s, &p, OnResolved::Ignore, 60, 1060),
-            Decision::Act { reverse: false }
-        );
-        assert_eq!(
-            decide(&s, &p, OnResolved::Ignore, 0, 1001),
-            Decision::Act { reverse: false }
-        );
-    }
-
-    #[test]
-    fn memory_is_bounded() {
-        let mut s = ReceiverState::default();
-        for i in 0..(REMEMBERED_ALERTS + 10) {
-            let n = Notification::Alerts {
-                resolved: false,
-                keys: vec![AlertKey {
-                    fingerprint: i.to_string(),
-                    starts_at: "t".into(),
-                    resolved: false,
-                }],
-            };
-            record(&mut s, &n, 0, true);
-        }
-        assert_eq!(s.acted.len(), REMEMBERED_ALERTS);
-        assert_eq!(s.order.len(), REMEMBERED_ALERTS);
-    }
-}
+mod tests;

@@ -1,5 +1,17 @@
-//! `(path)` → `Route`: the only code that reads raw paths. Rancher registered every route
-//! with and without a trailing slash, so both are accepted. Methods are checked by handlers.
+//! `(path)` → `Route`, and the one dispatch of a request to its handler: the only code that
+//! reads raw paths. Rancher registered every route with and without a trailing slash, so
+//! both are accepted.
+
+use http::{header, HeaderValue, Method, Request, StatusCode};
+use hyper::body::Incoming;
+
+use crate::app::App;
+use crate::cattle::Auth;
+use crate::error::Error;
+use crate::http::{no_store, text, Conn, Resp, Surface};
+
+/// Longest request URI accepted (a token is at most 4 KiB).
+const MAX_URI: usize = 8 * 1024;
 
 /// Where a request goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +81,66 @@ pub fn route(path: &str) -> Route<'_> {
         (Some("receivers"), None, _) => Route::Receivers,
         (Some("receivers"), Some(id), None) if !id.is_empty() => Route::Receiver(id),
         _ => Route::NotFound,
+    }
+}
+
+/// Serves one request. Never fails: every error becomes a response.
+pub async fn dispatch(app: &App, req: Request<Incoming>) -> Resp {
+    if req.uri().path_and_query().map_or(0, |p| p.as_str().len()) > MAX_URI {
+        return Error::UriTooLong.response();
+    }
+    let conn = req.extensions().get::<Conn>().copied().unwrap_or_default();
+    let (parts, body) = req.into_parts();
+    let r = route(parts.uri.path());
+    let read = parts.method == Method::GET || parts.method == Method::HEAD;
+    match r {
+        Route::Trigger => {
+            let mut resp = if parts.method == Method::POST {
+                crate::trigger::handle(app, &parts, body).await
+            } else {
+                Error::MethodNotAllowed("POST").response()
+            };
+            no_store(resp.headers_mut());
+            resp
+        }
+        Route::Healthz if read => text(StatusCode::OK, "ok\n"),
+        Route::Readyz if read => match app.cattle.check_root(Auth::Service).await {
+            Ok(()) => text(StatusCode::OK, "ready\n"),
+            Err(e) => Error::Cattle(e).response(),
+        },
+        Route::Metrics if read => {
+            let mut r = text(StatusCode::OK, &crate::metrics::render());
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            r
+        }
+        Route::Healthz | Route::Readyz | Route::Metrics => {
+            Error::MethodNotAllowed("GET, HEAD").response()
+        }
+        // The public listener of the proxy deployment never serves the management API.
+        Route::ApiRoot
+        | Route::Schemas
+        | Route::Schema(_)
+        | Route::Receivers
+        | Route::Receiver(_)
+            if conn.surface == Surface::Public =>
+        {
+            Error::NotFound("no such route".into()).response()
+        }
+        Route::ApiRoot
+        | Route::Schemas
+        | Route::Schema(_)
+        | Route::Receivers
+        | Route::Receiver(_) => crate::api::handle(app, r, &parts, body, conn).await,
+        Route::Ui => Error::NotFound(
+            "the web UI is not in this build yet; the API is at /v1-webhooks".into(),
+        )
+        .response(),
+        Route::NotFound => Error::NotFound("no such route".into()).response(),
     }
 }
 

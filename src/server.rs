@@ -1,15 +1,20 @@
 //! The accept loop: TCP, optional TLS, HTTP/1.1 and HTTP/2, limits, graceful shutdown.
 //!
-//! Defaults in hyper-util leave connections open forever in several ways (HARDENING.md), so:
+//! Defaults in hyper-util leave connections open forever in several ways (docs/serving.md),
+//! so:
 //! every builder has a timer; a plain connection must send its first byte within the header
 //! timeout (the auto builder reads the protocol version without a timer); TLS connections
 //! pick h1 or h2 from ALPN and the handshake itself has a deadline; HTTP/2 pings idle peers;
 //! header sizes and counts are bounded; a semaphore bounds concurrent connections.
+//!
+//! One server may own several listeners (the proxy deployment has an internal one for Cattle
+//! and a public one for triggers); each says which [`Surface`] it serves.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -20,22 +25,50 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
-use crate::app::{App, ConnTls};
+use crate::app::App;
 use crate::config::Limits;
+use crate::http::{Conn, Surface};
 
 const MAX_HEADER_BYTES: usize = 32 * 1024;
 const MAX_HEADERS: usize = 64;
 
-/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and lets
-/// in-flight requests finish for up to `limits.shutdown_grace`.
+/// One bound socket and what it serves.
+pub struct Listener {
+    pub tcp: TcpListener,
+    /// TLS for this listener (`None`: plain HTTP).
+    pub tls: Option<rustls::ServerConfig>,
+    pub surface: Surface,
+}
+
+impl Listener {
+    pub fn plain(tcp: TcpListener, surface: Surface) -> Self {
+        Self {
+            tcp,
+            tls: None,
+            surface,
+        }
+    }
+}
+
+/// Serves `app` on every listener until `shutdown` resolves, then stops accepting and lets
+/// in-flight requests finish for up to `limits.shutdown_grace`. The connection limit is
+/// shared by all listeners.
 pub async fn run(
-    listener: TcpListener,
-    tls: Option<rustls::ServerConfig>,
+    listeners: Vec<Listener>,
     app: App,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let acceptor = tls.map(|c| TlsAcceptor::from(Arc::new(c)));
+    let listeners: Vec<(TcpListener, Option<TlsAcceptor>, Surface)> = listeners
+        .into_iter()
+        .map(|l| {
+            (
+                l.tcp,
+                l.tls.map(|c| TlsAcceptor::from(Arc::new(c))),
+                l.surface,
+            )
+        })
+        .collect();
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -48,31 +81,34 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
+        let (i, accepted) = tokio::select! {
+            a = accept_any(&listeners) => a,
             () = &mut shutdown => break,
         };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
-        let (app, limits, acceptor, watcher) = (
+        let (_, acceptor, surface) = &listeners[i];
+        let (app, limits, acceptor, surface, watcher) = (
             app.clone(),
             limits.clone(),
             acceptor.clone(),
+            *surface,
             graceful.watcher(),
         );
         tokio::spawn(async move {
-            serve_connection(stream, peer, acceptor, app, &limits, watcher).await;
+            serve_connection(stream, peer, acceptor, surface, app, &limits, watcher).await;
             drop(permit);
         });
     }
-    drop(listener);
+    drop(listeners);
     tracing::info!(
         grace_s = limits.shutdown_grace.as_secs(),
         "stopped accepting; finishing in-flight requests"
@@ -83,19 +119,38 @@ pub async fn run(
     }
 }
 
+/// The next connection on any of the listeners, and which one it came to.
+async fn accept_any(
+    listeners: &[(TcpListener, Option<TlsAcceptor>, Surface)],
+) -> (usize, std::io::Result<(TcpStream, SocketAddr)>) {
+    std::future::poll_fn(|cx| {
+        for (i, (l, _, _)) in listeners.iter().enumerate() {
+            if let Poll::Ready(r) = l.poll_accept(cx) {
+                return Poll::Ready((i, r));
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     acceptor: Option<TlsAcceptor>,
+    surface: Surface,
     app: App,
     limits: &Limits,
     watcher: hyper_util::server::graceful::Watcher,
 ) {
-    let tls = ConnTls(acceptor.is_some());
+    let conn = Conn {
+        tls: acceptor.is_some(),
+        surface,
+    };
     let svc = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         let app = app.clone();
-        req.extensions_mut().insert(tls);
-        async move { Ok::<_, Infallible>(app.handle(req).await) }
+        req.extensions_mut().insert(conn);
+        async move { Ok::<_, Infallible>(crate::router::dispatch(&app, req).await) }
     });
     let builder = builder(limits);
     let (io, builder) = match acceptor {

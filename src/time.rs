@@ -1,56 +1,41 @@
-//! Dates in Cattle's format, `yyyy-MM-ddTHH:mm:ssZ` in UTC, without a date crate: the civil
-//! calendar conversions below are Howard Hinnant's well-known algorithms.
+//! Dates: Cattle's format (`yyyy-MM-ddTHH:mm:ssZ`, UTC, whole seconds) for what hookgate and
+//! the simulator write, and RFC 3339 as senders write it (Alertmanager's `startsAt` carries
+//! Go's nanosecond fractions and `Z` or a numeric offset). The calendar is the `time` crate's.
+
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, UtcOffset};
+
+/// Cattle's date format, always UTC.
+const CATTLE: &[time::format_description::BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
 
 pub fn now_iso() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    format_iso(ms)
+    format_odt(OffsetDateTime::now_utc())
 }
 
+/// Epoch milliseconds in Cattle's format (out-of-range instants clamp to the epoch).
 pub fn format_iso(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format_odt(t)
 }
 
-/// Epoch milliseconds of `yyyy-MM-ddTHH:mm:ss` followed by `Z` (fractions ignored).
+fn format_odt(t: OffsetDateTime) -> String {
+    // Formatting a valid date with a fixed description cannot fail.
+    t.to_offset(UtcOffset::UTC)
+        .format(CATTLE)
+        .unwrap_or_default()
+}
+
+/// Epoch milliseconds of a date in Cattle's format (or any RFC 3339 date).
 pub fn parse_iso_ms(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || !s.ends_with('Z') {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let days = days_from_civil(n(0..4)?, n(5..7)?, n(8..10)?);
-    Some(((days * 24 + n(11..13)?) * 60 + n(14..16)?) * 60_000 + n(17..19)? * 1000)
+    parse_rfc3339(s).map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// A full RFC 3339 date-time (`2026-11-29T10:00:00.123456789+01:00`); `None` otherwise.
+pub fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).ok()
 }
 
 #[cfg(test)]
@@ -67,6 +52,33 @@ mod tests {
         for ms in [0, 951_782_400_000, 1_764_324_000_000, 4_102_444_800_000] {
             assert_eq!(parse_iso_ms(&format_iso(ms)), Some(ms));
         }
-        assert_eq!(parse_iso_ms("yesterday"), None);
+    }
+
+    #[test]
+    fn rfc3339_as_senders_write_it() {
+        for ok in [
+            "2026-11-29T10:00:00Z",
+            "2026-11-29T10:00:00.123456789Z",
+            "2026-11-29T10:00:00.5+01:00",
+            "2026-11-29T10:00:00-07:30",
+            "0001-01-01T00:00:00Z",
+        ] {
+            assert!(parse_rfc3339(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "yesterday",
+            "",
+            "2026-11-29",
+            "2026-11-29T10:00:00",
+            "2026-13-01T10:00:00Z",
+            "2026-02-30T10:00:00Z",
+            "2026-11-29T25:00:00Z",
+        ] {
+            assert!(parse_rfc3339(bad).is_none(), "{bad}");
+        }
+        assert_eq!(
+            parse_iso_ms("2026-11-29T11:00:00+01:00"),
+            parse_iso_ms("2026-11-29T10:00:00Z")
+        );
     }
 }

@@ -1,22 +1,27 @@
-//! The trigger path (SPEC §4): strict query → token (no I/O) → revocation check (cached) →
-//! body (read only now, so unauthenticated senders cost nothing) →
-//! policy (dedupe, resolved, cooldown) → driver → response. The action runs in its own task,
-//! so a sender that hangs up cannot stop it half-way (HARDENING.md, "Cancellation").
+//! The trigger path (docs/triggers.md): strict query → token (no I/O) → revocation check
+//! (cached) → body (read only now, so unauthenticated senders cost nothing) → policy
+//! (dedupe, resolved, cooldown) → driver → response. The action runs in its own task, so a
+//! sender that hangs up cannot stop it half-way.
 //!
 //! One structured log line per trigger: receiver id, driver, outcome, before → after,
-//! duration. Never the token, never the query string.
+//! duration. Never the token, never the query string. Refusals of unknown senders are
+//! counted and logged at a bounded rate, so a flood cannot flood the log.
 
 use std::time::Instant;
 
-use http::{HeaderMap, StatusCode};
+use http::request::Parts;
+use http::StatusCode;
 use hyper::body::Incoming;
 use serde_json::{json, Value};
 
-use crate::app::{App, Resp};
-use crate::drivers::{self, Outcome};
+use crate::app::App;
+use crate::cattle::Auth;
+use crate::drivers::{self, Outcome, Step};
 use crate::error::Error;
+use crate::http::Resp;
 use crate::policy::{self, Decision, Notification};
-use crate::receiver::{Claims, DriverConfig, OnResolved, ReceiverId};
+use crate::receiver::{Claims, DriverConfig, OnResolved};
+use crate::token::TokenError;
 
 /// What the query string asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,29 +39,15 @@ pub enum Target<'a> {
     Legacy { key: &'a str, project: &'a str },
 }
 
-/// The policy identity of a receiver reached by key: hookgate's own receivers (whose key is
-/// their id) share it with their token URL; Rancher's get a stable id derived from the key.
-pub fn legacy_receiver_id(project: &str, key: &str) -> ReceiverId {
-    ReceiverId::parse(key).unwrap_or_else(|| {
-        use sha2::Digest as _;
-        let d = sha2::Sha256::new()
-            .chain_update(b"hookgate legacy receiver\0")
-            .chain_update(project.as_bytes())
-            .chain_update(b"\0")
-            .chain_update(key.as_bytes())
-            .finalize();
-        let mut id = [0u8; 16];
-        id.copy_from_slice(&d[..16]);
-        ReceiverId(id)
-    })
-}
+/// Rancher's answer for a key that names no receiver, in any project.
+const UNKNOWN_KEY: &str = "Requested webhook has been revoked/does not exist for this account";
 
-/// Strict parsing (HARDENING.md, "Query strings and tokens"): known names only, each at
-/// most once, no percent-escapes or `+` anywhere, the token in its raw alphabet.
+/// Strict parsing: known names only, each at most once, no percent-escapes or `+`
+/// anywhere, the token in its raw alphabet. Errors never repeat what the query held.
 pub fn parse_query(query: Option<&str>) -> Result<TriggerQuery<'_>, Error> {
     let q = query.unwrap_or("");
     if q.len() > crate::token::MAX_TOKEN_LEN + 64 {
-        return Err(Error::Token(crate::token::TokenError::TooLarge));
+        return Err(Error::Token(TokenError::TooLarge));
     }
     let (mut token, mut dry_run, mut key, mut project) = (None, None, None, None);
     for pair in q.split('&').filter(|p| !p.is_empty()) {
@@ -66,20 +57,22 @@ pub fn parse_query(query: Option<&str>) -> Result<TriggerQuery<'_>, Error> {
                 "query parameters must not be percent-encoded".into(),
             ));
         }
-        let slot = match name {
-            "token" => &mut token,
-            "dryRun" => &mut dry_run,
-            "key" => &mut key,
-            "projectId" => &mut project,
+        let (slot, known) = match name {
+            "token" => (&mut token, "token"),
+            "dryRun" => (&mut dry_run, "dryRun"),
+            "key" => (&mut key, "key"),
+            "projectId" => (&mut project, "projectId"),
             _ => {
-                return Err(Error::BadRequest(format!(
-                    "unknown query parameter `{name}`"
-                )))
+                return Err(Error::BadRequest(
+                    "unknown query parameter; a trigger URL takes token (or key and \
+                     projectId) and dryRun"
+                        .into(),
+                ))
             }
         };
         if slot.replace(value).is_some() {
             return Err(Error::BadRequest(format!(
-                "query parameter `{name}` given twice"
+                "query parameter {known} given twice"
             )));
         }
     }
@@ -141,17 +134,28 @@ pub struct Done {
 
 /// Serves one trigger. The body is read only once the receiver is known to be valid and
 /// live, so an unauthenticated sender cannot make hookgate buffer anything.
-pub async fn handle(app: &App, query: Option<&str>, headers: &HeaderMap, body: Incoming) -> Resp {
+pub async fn handle(app: &App, parts: &Parts, body: Incoming) -> Resp {
     let started = Instant::now();
-    let q = match parse_query(query) {
+    let q = match parse_query(parts.uri.query()) {
         Ok(q) => q,
-        Err(e) => return refused(e, started),
+        Err(e) => return refused(e, "malformed", None, started),
     };
     let claims = match q.target {
         Target::Token(token) => {
             let claims = match app.keys.open(token, crate::unix_now()) {
                 Ok(c) => c,
-                Err(e) => return refused(Error::Token(e), started),
+                Err(e) => {
+                    let reason = match e {
+                        TokenError::UnknownKey => "unknown_key_id",
+                        TokenError::BadSignature => "bad_signature",
+                        TokenError::Expired => "expired",
+                        TokenError::TooLarge
+                        | TokenError::Malformed
+                        | TokenError::UnsupportedVersion
+                        | TokenError::BadPayload => "malformed",
+                    };
+                    return refused(Error::Token(e), reason, None, started);
+                }
             };
             match app
                 .receiver_exists(&claims.project_id, claims.receiver_id)
@@ -160,33 +164,53 @@ pub async fn handle(app: &App, query: Option<&str>, headers: &HeaderMap, body: I
                 Ok(true) => claims,
                 Ok(false) => {
                     let e = Error::Forbidden("this receiver has been deleted".into());
-                    return finish(&claims, Err(e), started);
+                    return refused(e, "revoked", Some(&claims), started);
                 }
                 Err(e) => return finish(&claims, Err(e), started),
             }
         }
-        Target::Legacy { key, project } => match app.legacy_receiver(project, key).await {
-            Ok(Some(config)) => Claims {
-                receiver_id: legacy_receiver_id(project, key),
-                project_id: project.to_owned(),
-                issued_at: 0,
-                expires_at: None,
-                config,
-            },
-            Ok(None) => {
-                let e = Error::Forbidden(
-                    "Requested webhook has been revoked/does not exist for this account".into(),
-                );
-                return refused(e, started);
+        Target::Legacy { key, project } => {
+            let parse = |driver: &str, config: &Value| {
+                crate::api::wire::stored_config(driver, config, project).map_err(|e| e.to_string())
+            };
+            let validate = |config: DriverConfig| async move {
+                drivers::validate(&app.cattle, Auth::Service, project, &config).await
+            };
+            match app
+                .legacy
+                .find(&app.cattle, project, key, parse, validate)
+                .await
+            {
+                Ok(Some((receiver_id, config))) => Claims {
+                    receiver_id,
+                    project_id: project.to_owned(),
+                    issued_at: 0,
+                    expires_at: None,
+                    config,
+                },
+                Ok(None) => {
+                    let e = Error::Forbidden(UNKNOWN_KEY.into());
+                    return refused(e, "unknown_key", None, started);
+                }
+                Err(e) => return unattributed(e, started),
             }
-            Err(e) => return refused(e, started),
-        },
+        }
     };
-    let body = match app.read_body(headers, body).await {
+    let body = match crate::http::read_body(
+        &parts.headers,
+        body,
+        app.settings.limits.max_body_bytes,
+        app.settings.limits.header_timeout,
+    )
+    .await
+    {
         Ok(b) => b,
         Err(e) => return finish(&claims, Err(e), started),
     };
-    let note = Notification::parse(&body);
+    let note = match Notification::parse(&body) {
+        Ok(n) => n,
+        Err(e) => return finish(&claims, Err(Error::BadRequest(e.to_string())), started),
+    };
     let dry_run = q.dry_run;
     // The action completes on its own even if this request future is dropped.
     let task = {
@@ -204,6 +228,15 @@ pub async fn handle(app: &App, query: Option<&str>, headers: &HeaderMap, body: I
     )
 }
 
+/// The policy a receiver's driver applies: what a resolved alert does, and the cooldown.
+fn policy_of(config: &DriverConfig) -> (OnResolved, u32) {
+    match config {
+        DriverConfig::ScaleService(c) => (c.on_resolved, c.cooldown_seconds),
+        DriverConfig::ScaleHost(c) => (c.on_resolved, c.cooldown_seconds),
+        DriverConfig::ServiceUpgrade(_) | DriverConfig::ForwardPost(_) => (OnResolved::Trigger, 0),
+    }
+}
+
 /// Policy and action, under the receiver's lock so that decide → act → record is atomic.
 async fn run(
     app: &App,
@@ -211,44 +244,81 @@ async fn run(
     note: &Notification,
     dry_run: bool,
 ) -> Result<Outcome, Error> {
-    let state = app.receiver_state(claims.receiver_id);
-    let mut state = state.lock().await;
+    let (on_resolved, cooldown) = policy_of(&claims.config);
+    let lease = app.receiver_state(claims.receiver_id);
+    let mut state = lease.lock().await;
     let now = crate::unix_now();
-    let (on_resolved, cooldown) = match &claims.config {
-        DriverConfig::ScaleService(c) => (c.on_resolved, c.cooldown_seconds),
-        DriverConfig::ScaleHost(c) => (c.on_resolved, c.cooldown_seconds),
-        DriverConfig::ServiceUpgrade(_) | DriverConfig::ForwardPost(_) => (OnResolved::Trigger, 0),
-    };
-    let reverse = match policy::decide(&state, note, on_resolved, cooldown, now) {
-        Decision::Act { reverse } => reverse,
+    let decision = policy::decide(&state, note, on_resolved, cooldown, now);
+    let step = match decision {
+        Decision::Act => Step::Forward,
+        Decision::Reverse { delta } => Step::Reverse { delta },
         Decision::Duplicate => return Ok(Outcome::Duplicate),
-        Decision::ResolvedIgnored => return Ok(Outcome::ResolvedIgnored),
+        Decision::ResolvedIgnored => {
+            return Ok(Outcome::Resolved {
+                note: "resolved notification ignored (onResolved: ignore)",
+            })
+        }
+        Decision::NothingToReverse => {
+            if !dry_run {
+                policy::record(&mut state, note, decision, 0, now);
+            }
+            return Ok(Outcome::Resolved {
+                note: "resolved notification: no step taken for its alerts is left to undo",
+            });
+        }
         Decision::Cooldown { eligible_at } => return Ok(Outcome::Cooldown { eligible_at }),
     };
-    let outcome = drivers::execute(app, claims, reverse, dry_run).await?;
+    let outcome = drivers::execute(app, claims, step, dry_run).await?;
     if !dry_run {
-        policy::record(&mut state, note, now, outcome.performed());
+        policy::record(&mut state, note, decision, outcome.change(), now);
     }
     Ok(outcome)
 }
 
-/// A request refused before its receiver was known.
-fn refused(e: Error, started: Instant) -> Resp {
-    let status = e.status();
-    tracing::info!(
-        route = "trigger",
-        status = status.as_u16(),
-        outcome = "refused",
-        reason = %e,
-        duration_ms = elapsed_ms(started),
-        "trigger refused"
+fn elapsed_ms(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1000.0
+}
+
+/// A sender hookgate does not know (or no longer knows) was refused: counted by reason,
+/// and logged at a bounded rate.
+fn refused(e: Error, reason: &'static str, claims: Option<&Claims>, started: Instant) -> Resp {
+    crate::metrics::count_trigger(
+        claims.map_or("unknown", |c| c.config.driver().name()),
+        "refused",
     );
-    crate::metrics::count_trigger("unknown", "refused");
+    if let Some(suppressed) = crate::metrics::refusal(reason) {
+        tracing::info!(
+            route = "trigger",
+            status = e.status().as_u16(),
+            outcome = "refused",
+            reason,
+            receiver_id = claims.map(|c| tracing::field::display(c.receiver_id)),
+            suppressed,
+            duration_ms = elapsed_ms(started),
+            "trigger refused"
+        );
+    }
     e.response()
 }
 
-fn elapsed_ms(started: Instant) -> f64 {
-    started.elapsed().as_secs_f64() * 1000.0
+/// A request that failed before its receiver was known, for a reason other than who sent
+/// it (Cattle failing, load shedding, an unusable stored receiver).
+fn unattributed(e: Error, started: Instant) -> Resp {
+    let status = e.status();
+    if status.is_server_error() {
+        tracing::warn!(route = "trigger", status = status.as_u16(), outcome = "error", reason = %e, duration_ms = elapsed_ms(started), "trigger");
+    } else {
+        tracing::info!(route = "trigger", status = status.as_u16(), outcome = "error", reason = %e, duration_ms = elapsed_ms(started), "trigger");
+    }
+    crate::metrics::count_trigger(
+        "unknown",
+        if status.is_server_error() {
+            "failed"
+        } else {
+            "rejected"
+        },
+    );
+    e.response()
 }
 
 /// Logs, counts and answers a trigger whose receiver is known.
@@ -287,20 +357,15 @@ fn finish(claims: &Claims, result: Result<Done, Error>, started: Instant) -> Res
             if let (Value::Object(m), Value::Object(extra)) = (&mut body, done.outcome.details()) {
                 m.extend(extra);
             }
-            crate::app::json(StatusCode::OK, &body)
+            crate::http::json(StatusCode::OK, &body)
         }
         Err(e) => {
             let status = e.status();
-            tracing::info!(
-                receiver_id = %rid,
-                project_id = %claims.project_id,
-                driver,
-                outcome = "error",
-                status = status.as_u16(),
-                reason = %e,
-                duration_ms = elapsed_ms(started),
-                "trigger"
-            );
+            if status.is_server_error() {
+                tracing::warn!(receiver_id = %rid, project_id = %claims.project_id, driver, outcome = "error", status = status.as_u16(), reason = %e, duration_ms = elapsed_ms(started), "trigger");
+            } else {
+                tracing::info!(receiver_id = %rid, project_id = %claims.project_id, driver, outcome = "error", status = status.as_u16(), reason = %e, duration_ms = elapsed_ms(started), "trigger");
+            }
             crate::metrics::count_trigger(
                 driver,
                 if status.is_server_error() {
@@ -349,6 +414,7 @@ mod tests {
             (Some("token=a%2Eb"), 400),
             (Some("token=a+b"), 400),
             (Some("token=a&extra=1"), 400),
+            (Some("hg1.k.payload.tag"), 400),
             (Some("token=a&dryRun=maybe"), 400),
             (Some("key=abc"), 400),
             (Some("key=a-b&projectId=1a5"), 400),
@@ -359,30 +425,19 @@ mod tests {
             let e = parse_query(q).expect_err(&format!("{q:?}"));
             assert_eq!(e.status().as_u16(), status, "{q:?}");
         }
+        // Nothing from the query is repeated in an error.
+        for q in [
+            "hg1.k.SECRETPAYLOAD.tag",
+            "SECRETNAME=1&token=a",
+            "token=a&token=SECRET",
+        ] {
+            let e = parse_query(Some(q)).expect_err(q);
+            assert!(!e.to_string().contains("SECRET"), "{q}: {e}");
+        }
         let huge = format!("token={}", "a".repeat(5000));
         assert_eq!(
             parse_query(Some(&huge)).expect_err("too long").status(),
             400
-        );
-    }
-}
-
-#[cfg(test)]
-mod legacy_tests {
-    use super::*;
-
-    #[test]
-    fn legacy_ids_are_stable_and_shared_with_tokens() {
-        let own = ReceiverId([0xab; 16]);
-        assert_eq!(legacy_receiver_id("1a5", &own.to_string()), own);
-        let a = legacy_receiver_id("1a5", "Q8fAbCdEfGhIjKlMnOpQrStUvWxYz0123456789a");
-        assert_eq!(
-            a,
-            legacy_receiver_id("1a5", "Q8fAbCdEfGhIjKlMnOpQrStUvWxYz0123456789a")
-        );
-        assert_ne!(
-            a,
-            legacy_receiver_id("1a7", "Q8fAbCdEfGhIjKlMnOpQrStUvWxYz0123456789a")
         );
     }
 }

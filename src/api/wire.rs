@@ -1,7 +1,9 @@
 //! The management API's JSON, as Rancher's webhook-service and its UI spoke it
-//! (cattle-api.md §5, §6): the create body, and driver configs as stored in a receiver's
-//! generic object (`resourceData.config`). Converting them to domain configs checks every
-//! field and names the one at fault.
+//! (docs/api.md): the create body, and driver configs as stored in a receiver's generic
+//! object (`resourceData.config`). Converting them to domain configs checks every field and
+//! names the one at fault. One parser reads both: a create request is strict (a field no
+//! Rancher version defined is a 422 naming it, so a misspelling is not silently a default);
+//! a stored config is lenient (Rancher stored configs as sent).
 
 use std::collections::BTreeMap;
 
@@ -36,6 +38,12 @@ pub struct CreateReceiver {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScaleServiceIn {
+    /// The driver name Rancher's UI nests in every config; carries nothing.
+    #[serde(rename = "type", default)]
+    pub type_: Option<Value>,
+    /// Fields no Rancher version defined (refused on create, ignored when stored).
+    #[serde(flatten)]
+    pub unknown: serde_json::Map<String, Value>,
     pub service_id: Option<String>,
     pub action: Option<String>,
     pub amount: Option<i64>,
@@ -48,6 +56,12 @@ pub struct ScaleServiceIn {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScaleHostIn {
+    /// The driver name Rancher's UI nests in every config; carries nothing.
+    #[serde(rename = "type", default)]
+    pub type_: Option<Value>,
+    /// Fields no Rancher version defined (refused on create, ignored when stored).
+    #[serde(flatten)]
+    pub unknown: serde_json::Map<String, Value>,
     pub host_selector: Option<BTreeMap<String, String>>,
     pub host_template_id: Option<String>,
     pub action: Option<String>,
@@ -62,6 +76,12 @@ pub struct ScaleHostIn {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceUpgradeIn {
+    /// The driver name Rancher's UI nests in every config; carries nothing.
+    #[serde(rename = "type", default)]
+    pub type_: Option<Value>,
+    /// Fields no Rancher version defined (refused on create, ignored when stored).
+    #[serde(flatten)]
+    pub unknown: serde_json::Map<String, Value>,
     pub service_selector: Option<BTreeMap<String, String>>,
     pub tag: Option<String>,
     pub payload_format: Option<String>,
@@ -74,6 +94,12 @@ pub struct ServiceUpgradeIn {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ForwardPostIn {
+    /// The driver name Rancher's UI nests in every config; carries nothing.
+    #[serde(rename = "type", default)]
+    pub type_: Option<Value>,
+    /// Fields no Rancher version defined (refused on create, ignored when stored).
+    #[serde(flatten)]
+    pub unknown: serde_json::Map<String, Value>,
     pub project_id: Option<String>,
     pub service_name: Option<String>,
     /// Rancher's schema has a string; numbers are accepted too.
@@ -313,12 +339,39 @@ impl ForwardPostIn {
     }
 }
 
+/// A create request's config must not carry fields no Rancher version defined.
+fn known_fields_only(unknown: &serde_json::Map<String, Value>) -> Result<(), Error> {
+    match unknown.keys().next() {
+        None => Ok(()),
+        Some(name) => {
+            let name: String = name.chars().take(64).collect();
+            Err(Error::invalid(
+                422,
+                "InvalidOption",
+                name.clone(),
+                format!("unknown field {name} in the driver config"),
+            ))
+        }
+    }
+}
+
 impl CreateReceiver {
-    /// The active driver's config, checked field by field.
+    /// The active driver's config, checked field by field; fields no Rancher version
+    /// defined are refused.
     pub fn config(&self, project: &str) -> Result<DriverConfig, Error> {
         fn active<'a, T>(c: &'a Option<T>, field: &'static str) -> Result<&'a T, Error> {
             c.as_ref()
                 .ok_or_else(|| missing(field, format!("{field} not provided")))
+        }
+        let unknown = match self.driver.as_deref() {
+            Some("scaleService") => self.scale_service_config.as_ref().map(|c| &c.unknown),
+            Some("scaleHost") => self.scale_host_config.as_ref().map(|c| &c.unknown),
+            Some("serviceUpgrade") => self.service_upgrade_config.as_ref().map(|c| &c.unknown),
+            Some("forwardPost") => self.forward_post_config.as_ref().map(|c| &c.unknown),
+            _ => None,
+        };
+        if let Some(unknown) = unknown {
+            known_fields_only(unknown)?;
         }
         Ok(match self.driver.as_deref() {
             None | Some("") => return Err(missing("driver", "Driver not provided")),
@@ -339,16 +392,27 @@ impl CreateReceiver {
     }
 }
 
-/// A driver config as Rancher stored it in `resourceData.config`, for `driver`: read exactly
-/// as a create request naming that driver would be.
+/// A driver config as stored in `resourceData.config`, for `driver`: read by the same
+/// parser and checks as a create request, except that fields unknown to hookgate (Rancher
+/// stored configs as its UI sent them) are ignored.
 pub fn stored_config(driver: &str, config: &Value, project: &str) -> Result<DriverConfig, Error> {
     if !config.is_object() {
         return Err(bad("config", "Driver config not found"));
     }
-    let doc = json!({ "driver": driver, format!("{driver}Config"): config });
-    let req: CreateReceiver = serde_json::from_value(doc)
-        .map_err(|e| Error::BadRequest(format!("stored config is invalid: {e}")))?;
-    req.config(project)
+    fn read<'a, T: Deserialize<'a>>(v: &'a Value) -> Result<T, Error> {
+        T::deserialize(v).map_err(|e| Error::BadRequest(format!("stored config is invalid: {e}")))
+    }
+    Ok(match driver {
+        "scaleService" => DriverConfig::ScaleService(read::<ScaleServiceIn>(config)?.to_config()?),
+        "scaleHost" => DriverConfig::ScaleHost(Box::new(read::<ScaleHostIn>(config)?.to_config()?)),
+        "serviceUpgrade" => {
+            DriverConfig::ServiceUpgrade(Box::new(read::<ServiceUpgradeIn>(config)?.to_config()?))
+        }
+        "forwardPost" => {
+            DriverConfig::ForwardPost(Box::new(read::<ForwardPostIn>(config)?.to_config(project)?))
+        }
+        other => return Err(bad("driver", format!("Driver {other} is not registered"))),
+    })
 }
 
 /// The config as the API shows it and as it is stored: Rancher's field names plus `type`.

@@ -110,6 +110,18 @@ pub struct GenericObject {
     pub links: Links,
 }
 
+impl GenericObject {
+    /// Whether the record still exists: not removed, nor on its way out. (Cattle's lists
+    /// hide removed rows, but a row being removed, and any row fetched by id, still shows.)
+    pub fn is_live(&self) -> bool {
+        self.removed.is_none()
+            && !matches!(
+                self.state.as_deref(),
+                Some("removing" | "removed" | "purging" | "purged")
+            )
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewGenericObject<'a> {

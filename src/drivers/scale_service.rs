@@ -4,8 +4,8 @@
 //! Cattle answer, so a burst costs one write per trigger and no extra reads.
 
 use crate::app::App;
-use crate::cattle::{Auth, CattleError};
-use crate::drivers::Outcome;
+use crate::cattle::{Auth, Cattle, CattleError};
+use crate::drivers::{Outcome, Step};
 use crate::error::Error;
 use crate::receiver::{ScaleAction, ScaleServiceConfig};
 
@@ -26,13 +26,13 @@ pub async fn execute(
     app: &App,
     project: &str,
     cfg: &ScaleServiceConfig,
-    reverse: bool,
+    step: Step,
     dry_run: bool,
 ) -> Result<Outcome, Error> {
     let id = cfg.service_id.as_str();
     let key = (project.to_owned(), id.to_owned());
-    let lock = app.service_lock(&key);
-    let _one_at_a_time = lock.lock().await;
+    let lease = app.service_lock(&key);
+    let _one_at_a_time = lease.lock().await;
 
     let current = match app.scales.get(&key).await {
         Some(s) => {
@@ -46,8 +46,14 @@ pub async fn execute(
             s
         }
     };
-    let up = (cfg.action == ScaleAction::Up) != reverse;
-    let to = target(current, up, cfg.amount, cfg.min, cfg.max);
+    let (up, amount) = match step {
+        Step::Forward => (cfg.action == ScaleAction::Up, cfg.amount),
+        Step::Reverse { delta } => (
+            delta > 0,
+            u32::try_from(delta.unsigned_abs()).unwrap_or(u32::MAX),
+        ),
+    };
+    let to = target(current, up, amount, cfg.min, cfg.max);
     if to == current {
         let bound = if up { "maximum" } else { "minimum" };
         return Ok(Outcome::Unchanged {
@@ -78,15 +84,14 @@ pub async fn execute(
 
 /// Rancher's creation rules for scaleService, checked with the caller's credentials.
 pub async fn validate(
-    app: &App,
+    cattle: &Cattle,
     auth: Auth<'_>,
     project: &str,
     cfg: &ScaleServiceConfig,
 ) -> Result<(), Error> {
     let id = cfg.service_id.as_str();
     let invalid = |m: String| Error::invalid(400, "InvalidReference", "serviceId", m);
-    let svc = app
-        .cattle
+    let svc = cattle
         .get_service(auth, project, id)
         .await
         .map_err(Error::from_caller)?

@@ -680,7 +680,12 @@ async fn receivers_rancher_created_keep_working() {
 #[tokio::test]
 async fn revocation_reaches_other_replicas_within_the_ttl() {
     let a = start_edge(T).await;
-    let b = start_edge_with(a.sim.share(), T, false, Duration::from_millis(700)).await;
+    let b = Opts {
+        revocation_ttl: Duration::from_millis(700),
+        ..Opts::default()
+    }
+    .start(a.sim.share())
+    .await;
     let rec = create(&a, Some(ALICE), "1a5", &scale_body("shared", "1s1"))
         .await
         .json();
@@ -719,12 +724,11 @@ async fn revocation_reaches_other_replicas_within_the_ttl() {
 
 #[tokio::test]
 async fn behind_cattles_proxy() {
-    let edge = start_edge_with(
-        start_sim(Duration::ZERO).await,
-        T,
-        true,
-        Duration::from_secs(30),
-    )
+    let edge = Opts {
+        behind_cattle_proxy: true,
+        ..Opts::default()
+    }
+    .start(start_sim(Duration::ZERO).await)
     .await;
     let body = scale_body("proxied", "1s1").to_string();
     let url = format!("{}/v1-webhooks/receivers", edge.base);
@@ -858,10 +862,50 @@ async fn schemas_and_version_root() {
         root["links"]["receivers"],
         format!("{}/v1-webhooks/receivers?projectId=1a5", edge.base)
     );
-    // Behind a TLS-terminating proxy the links follow X-Forwarded-*.
+    // X-Forwarded-* are not trusted unless told to: a stranger cannot point links (or a
+    // stored trigger URL) at a host of their choosing.
+    let forged = [
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "evil.example"),
+    ];
     let fwd = http(
         Method::GET,
         &format!("{}/v1-webhooks", edge.base),
+        None,
+        &forged,
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(
+        fwd["links"]["schemas"],
+        format!("{}/v1-webhooks/schemas", edge.base)
+    );
+    let made = http(
+        Method::POST,
+        &receivers(&edge, "1a5"),
+        Some(ALICE),
+        &forged,
+        Some(&scale_body("forged-host", "1s1").to_string()),
+    )
+    .await
+    .json();
+    assert!(
+        made["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with(&edge.base)),
+        "{made}"
+    );
+    // Behind a TLS-terminating proxy you control, the links follow X-Forwarded-*.
+    let trusting = Opts {
+        trust_forwarded_headers: true,
+        ..Opts::default()
+    }
+    .start(edge.sim.share())
+    .await;
+    let fwd = http(
+        Method::GET,
+        &format!("{}/v1-webhooks", trusting.base),
         None,
         &[
             ("x-forwarded-proto", "https"),

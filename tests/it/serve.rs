@@ -404,37 +404,67 @@ async fn the_demo_as_printed() {
     ] {
         assert!(banner.contains(must), "banner lacks {must}:\n{banner}");
     }
-    // The two lines after "fire it:" are the pair to paste.
-    let start = banner.find("URL=$(").expect("create command");
-    let end = banner[start..]
-        .find("curl -s -X POST \"$URL\"")
-        .expect("fire command")
-        + start;
-    let script = format!("{}\ncurl -s -X POST \"$URL\"\n", &banner[start..end]);
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("bash")
-            .arg("-c")
-            .arg(script)
-            .output()
-            .expect("bash")
-    })
-    .await
-    .expect("join");
-    let fired: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
-    assert_eq!(
-        (
-            fired["outcome"].as_str(),
-            fired["from"].as_i64(),
-            fired["to"].as_i64()
-        ),
-        (Some("scaled"), Some(2), Some(3))
+    // The block after "fire it" is what a newcomer pastes, perhaps more than once.
+    let start = banner.find("N=scale-web-up").expect("create command");
+    let end = banner[start..].find("URL:?").expect("fire command") + start;
+    let end = banner[end..].find('\n').map_or(banner.len(), |n| n + end);
+    let block = banner[start..end].to_owned();
+    let inspect = banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Open the token:"))
+        .expect("inspect command")
+        .trim()
+        .to_owned();
+    let paste = |script: String| async move {
+        tokio::task::spawn_blocking(move || {
+            Command::new("bash")
+                .arg("-c")
+                .arg(script)
+                .output()
+                .expect("bash")
+        })
+        .await
+        .expect("join")
+    };
+    let mut outputs = Vec::new();
+    for _ in 0..2 {
+        outputs.push(paste(block.clone()).await);
+    }
+    // The third paste also opens the token it made, as the banner says.
+    let third = paste(format!("{block}\n{inspect}\n")).await;
+    assert!(
+        third.status.success(),
+        "{}",
+        String::from_utf8_lossy(&third.stderr)
     );
+    let mut docs =
+        serde_json::Deserializer::from_slice(&third.stdout).into_iter::<serde_json::Value>();
+    outputs.push(std::process::Output {
+        stdout: serde_json::to_vec(&docs.next().expect("fired").expect("json")).expect("json"),
+        ..third.clone()
+    });
+    let claims = docs.next().expect("inspected").expect("json");
+    assert_eq!(claims["scaleServiceConfig"]["serviceId"], "1s1", "{claims}");
+    assert_eq!(claims["projectId"], "1a5");
+    for (i, out) in outputs.iter().enumerate() {
+        let fired: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+        let from = 2 + i as i64;
+        assert_eq!(
+            (
+                fired["outcome"].as_str(),
+                fired["from"].as_i64(),
+                fired["to"].as_i64()
+            ),
+            (Some("scaled"), Some(from), Some(from + 1)),
+            "paste {i}"
+        );
+    }
     let sim = format!("http://127.0.0.1:{sim_port}");
     let s = get(&format!("{sim}/v2-beta/projects/1a5/services/1s1"), ALICE)
         .await
         .json();
-    assert_eq!(s["scale"], 3);
+    assert_eq!(s["scale"], 5);
 
     let list = get(
         &format!("{}/v1-webhooks/receivers?projectId=1a5", serve.base),
@@ -442,8 +472,12 @@ async fn the_demo_as_printed() {
     )
     .await
     .json();
-    let rec = list["data"][0].clone();
-    assert_eq!(rec["name"], "scale-web-up");
+    let recs = list["data"].as_array().expect("data").clone();
+    assert_eq!(recs.len(), 3, "one receiver per paste");
+    let rec = recs[0].clone();
+    assert!(rec["name"]
+        .as_str()
+        .is_some_and(|n| n.starts_with("scale-web-up-")));
     let del = http(
         Method::DELETE,
         rec["links"]["self"].as_str().expect("self"),
@@ -462,6 +496,17 @@ async fn the_demo_as_printed() {
     )
     .await;
     assert_eq!(again.status, 403);
+    // The demo's key file goes when the demo stops.
+    let key_file = inspect
+        .split_whitespace()
+        .skip_while(|w| *w != "--keys-file")
+        .nth(1)
+        .expect("key file")
+        .to_owned();
+    assert!(std::path::Path::new(&key_file).exists());
+    serve.signal("TERM");
+    let stopped = eventually(|| async { !std::path::Path::new(&key_file).exists() }).await;
+    assert!(stopped, "{key_file} is removed when the demo stops");
 }
 
 #[tokio::test]

@@ -166,6 +166,25 @@ pub async fn wait_for(
     }
 }
 
+/// Polls `check` until it holds, for up to 10 s: waiting on an event, not on a guess of how
+/// long it takes. Returns whether it held.
+pub async fn eventually<F, Fut>(check: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A test CA and a server certificate for 127.0.0.1 and localhost, all PEM.
 pub struct TestPki {
     pub ca_pem: String,
@@ -251,21 +270,26 @@ pub async fn start_tls_sim(pki: &TestPki) -> SimHandle {
 
 pub use edge::*;
 
-/// The edge service in-process, against a simulator.
+/// The edge service in-process, against a simulator, wired as `main` wires it.
 mod edge {
     use super::*;
-    use hookgate::app::{App, Settings};
-    use hookgate::cattle::{Cattle, CattleConfig};
+    use hookgate::app::Settings;
+    use hookgate::cattle::CattleConfig;
     use hookgate::config::Limits;
+    use hookgate::edge::{Deployment, EdgeConfig};
     use hookgate::receiver::{
         Claims, DriverConfig, OnResolved, ReceiverId, ScaleAction, ScaleServiceConfig,
     };
     use hookgate::token::KeyRing;
 
     pub struct Edge {
+        /// The front listener (or, behind Cattle's proxy, the internal one).
         pub base: String,
+        /// Behind Cattle's proxy: the public listener (triggers and health only).
+        pub public_base: Option<String>,
         pub keys: KeyRing,
         pub sim: SimHandle,
+        pub app: hookgate::app::App,
         _stop: oneshot::Sender<()>,
     }
 
@@ -281,6 +305,93 @@ mod edge {
 
     pub fn test_keys() -> KeyRing {
         KeyRing::new([("t1", vec![1u8; 32]), ("t0", vec![0u8; 32])]).expect("ring")
+    }
+
+    /// How a test edge is set up; `Opts::default()` is the front deployment.
+    pub struct Opts {
+        pub cattle_timeout: Duration,
+        /// Behind Cattle's proxy, with a public listener too.
+        pub behind_cattle_proxy: bool,
+        pub revocation_ttl: Duration,
+        pub scale_ttl: Duration,
+        pub limits: Limits,
+        pub legacy_key_urls: bool,
+        pub trust_forwarded_headers: bool,
+        pub keys: KeyRing,
+    }
+
+    impl Default for Opts {
+        fn default() -> Self {
+            Opts {
+                cattle_timeout: Duration::from_secs(5),
+                behind_cattle_proxy: false,
+                revocation_ttl: Duration::from_secs(30),
+                scale_ttl: Duration::from_secs(1),
+                limits: limits(),
+                legacy_key_urls: true,
+                trust_forwarded_headers: false,
+                keys: test_keys(),
+            }
+        }
+    }
+
+    impl Opts {
+        pub async fn start(self, sim: SimHandle) -> Edge {
+            let any = "127.0.0.1:0".parse().expect("addr");
+            let deployment = if self.behind_cattle_proxy {
+                Deployment::BehindCattleProxy {
+                    api_listen: any,
+                    public_listen: Some(any),
+                }
+            } else {
+                Deployment::Front { listen: any }
+            };
+            let edge = hookgate::edge::Edge::bind(EdgeConfig {
+                keys: self.keys,
+                cattle: CattleConfig {
+                    url: format!("{}/v1", sim.base),
+                    access_key: "service".into(),
+                    secret_key: "service-secret".into(),
+                    timeout: self.cattle_timeout,
+                    connect_timeout: Duration::from_secs(2),
+                    extra_roots_pem: None,
+                },
+                settings: Settings {
+                    public_url: None,
+                    trust_forwarded_headers: self.trust_forwarded_headers,
+                    revocation_ttl: self.revocation_ttl,
+                    scale_ttl: self.scale_ttl,
+                    limits: self.limits,
+                    legacy_key_urls: self.legacy_key_urls,
+                },
+                deployment,
+                tls: None,
+            })
+            .await
+            .expect("edge binds");
+            let bound = edge.bound().to_vec();
+            let app = edge.app.clone();
+            let (tx, rx) = oneshot::channel::<()>();
+            tokio::spawn(edge.run(async {
+                let _ = rx.await;
+            }));
+            let edge = Edge {
+                base: bound[0].base(),
+                public_base: bound.get(1).map(|b| b.base()),
+                keys: test_keys(),
+                sim,
+                app,
+                _stop: tx,
+            };
+            // The service starts by checking its account with Cattle; tests that count
+            // Cattle calls start counting after that.
+            let checked =
+                eventually(|| async { edge.called_paths().await.iter().any(|p| p == "/v2-beta") })
+                    .await;
+            assert!(checked, "the edge checks its service account at start");
+            edge.clear_calls().await;
+            edge
+        }
     }
 
     /// A scaleService config for `service`, up by 1 within [1, 10].
@@ -325,77 +436,14 @@ mod edge {
         token
     }
 
+    /// The front deployment against a fresh simulator.
     pub async fn start_edge(cattle_timeout: Duration) -> Edge {
-        start_edge_on(start_sim(Duration::ZERO).await, cattle_timeout).await
-    }
-
-    pub async fn start_edge_on(sim: SimHandle, cattle_timeout: Duration) -> Edge {
-        start_edge_with(sim, cattle_timeout, false, Duration::from_secs(30)).await
-    }
-
-    pub async fn start_edge_limited(sim: SimHandle, limits: Limits) -> Edge {
-        start_edge_full(
-            sim,
-            Duration::from_secs(5),
-            false,
-            Duration::from_secs(30),
-            limits,
-        )
-        .await
-    }
-
-    pub async fn start_edge_with(
-        sim: SimHandle,
-        cattle_timeout: Duration,
-        behind_cattle_proxy: bool,
-        revocation_ttl: Duration,
-    ) -> Edge {
-        start_edge_full(
-            sim,
+        Opts {
             cattle_timeout,
-            behind_cattle_proxy,
-            revocation_ttl,
-            limits(),
-        )
-        .await
-    }
-
-    async fn start_edge_full(
-        sim: SimHandle,
-        cattle_timeout: Duration,
-        behind_cattle_proxy: bool,
-        revocation_ttl: Duration,
-        limits: Limits,
-    ) -> Edge {
-        let cattle = Cattle::new(&CattleConfig {
-            url: format!("{}/v1", sim.base),
-            access_key: "service".into(),
-            secret_key: "service-secret".into(),
-            timeout: cattle_timeout,
-            connect_timeout: Duration::from_secs(2),
-            extra_roots_pem: None,
-        })
-        .expect("client");
-        let settings = Settings {
-            public_url: None,
-            revocation_ttl,
-            scale_ttl: Duration::from_secs(1),
-            limits: limits.clone(),
-            behind_cattle_proxy,
-        };
-        let app = App::new(test_keys(), cattle, settings);
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(hookgate::server::run(listener, None, app, limits, async {
-            let _ = rx.await;
-        }));
-        Edge {
-            base: format!("http://{addr}"),
-            keys: test_keys(),
-            sim,
-            _stop: tx,
+            ..Opts::default()
         }
+        .start(start_sim(Duration::ZERO).await)
+        .await
     }
 
     impl Edge {

@@ -314,7 +314,14 @@ async fn refusals_before_any_action() {
 
 #[tokio::test]
 async fn revocation_is_cached_both_ways_and_fails_closed() {
-    let edge = start_edge(Duration::from_millis(500)).await;
+    // A short revocation TTL also bounds how long a Cattle error is remembered.
+    let edge = Opts {
+        cattle_timeout: Duration::from_millis(500),
+        revocation_ttl: Duration::from_secs(1),
+        ..Opts::default()
+    }
+    .start(start_sim(Duration::ZERO).await)
+    .await;
     let (unknown, _) = edge.seal("1a5", DriverConfig::ScaleService(scale("1s1")));
     edge.clear_calls().await;
     for _ in 0..3 {
@@ -326,7 +333,8 @@ async fn revocation_is_cached_both_ways_and_fails_closed() {
         "an unknown receiver is cached too"
     );
 
-    // Cattle down during the look-up: 503, nothing done, nothing cached.
+    // Cattle failing during the look-up: the trigger fails closed, nothing is done, and
+    // the error is remembered briefly, so a flood meanwhile costs no further call.
     let token = edge
         .mint("1a5", DriverConfig::ScaleService(scale("1s1")))
         .await;
@@ -335,12 +343,23 @@ async fn revocation_is_cached_both_ways_and_fails_closed() {
     let r = edge.fire(&token, None).await;
     assert_eq!(r.status, 502, "{}", String::from_utf8_lossy(&r.body));
     edge.clear_faults().await;
+    edge.clear_calls().await;
+    for _ in 0..5 {
+        assert_eq!(edge.fire(&token, None).await.status, 502);
+    }
+    assert!(edge.called_paths().await.len() <= 1, "errors are cached");
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 2);
+    // Once the error expires the receiver works again.
+    let r = eventually(|| async { edge.fire(&token, None).await.status == 200 }).await;
+    assert!(r, "the trigger works once Cattle answers again");
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 3);
+    // A dropped connection is 503, likewise without acting.
+    let other = edge
+        .mint("1a5", DriverConfig::ScaleService(scale("1s1")))
+        .await;
     edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/genericobjects", "drop": true}"#)
         .await;
-    assert_eq!(edge.fire(&token, None).await.status, 503);
-    assert_eq!(edge.scale_of("1a5", "1s1").await, 2);
-    edge.clear_faults().await;
-    assert_eq!(edge.fire(&token, None).await.status, 200);
+    assert_eq!(edge.fire(&other, None).await.status, 503);
     assert_eq!(edge.scale_of("1a5", "1s1").await, 3);
 }
 
@@ -675,7 +694,12 @@ async fn connections_beyond_the_limit_wait_their_turn() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut limits = limits();
     limits.max_connections = 2;
-    let edge = start_edge_limited(start_sim(Duration::ZERO).await, limits).await;
+    let edge = Opts {
+        limits,
+        ..Opts::default()
+    }
+    .start(start_sim(Duration::ZERO).await)
+    .await;
     let addr = edge.base.trim_start_matches("http://").to_owned();
     // Two connections take both slots (a first byte each, so they are being served).
     let mut held = Vec::new();

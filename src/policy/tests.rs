@@ -1,0 +1,237 @@
+use super::*;
+
+const FIRING: &str = r#"{"status":"firing","alerts":[{"status":"firing","fingerprint":"f1","startsAt":"2026-11-29T10:00:00Z"},{"status":"resolved","fingerprint":"f0","startsAt":"2026-11-29T09:00:00Z"}]}"#;
+const RESOLVED: &str = r#"{"status":"resolved","alerts":[{"status":"resolved","fingerprint":"f1","startsAt":"2026-11-29T10:00:00Z"}]}"#;
+const REFIRED: &str = r#"{"status":"firing","alerts":[{"status":"firing","fingerprint":"f1","startsAt":"2026-11-29T11:00:00.123456789+01:00"}]}"#;
+
+fn note(s: &str) -> Notification {
+    Notification::parse(s.as_bytes()).expect("parses")
+}
+
+fn alerts(n: &Notification) -> &[AlertId] {
+    match n {
+        Notification::Alerts { alerts, .. } => alerts,
+        Notification::Plain => panic!("alerts expected"),
+    }
+}
+
+#[test]
+fn bodies_are_classified() {
+    for plain in [
+        "",
+        "not json",
+        r#"{"push_data":{"tag":"x"}}"#,
+        r#"{"status":"weird","alerts":[]}"#,
+    ] {
+        assert_eq!(note(plain), Notification::Plain, "{plain}");
+    }
+    let firing = note(FIRING);
+    assert_eq!(
+        alerts(&firing).len(),
+        1,
+        "the resolved alert in a firing group is not counted"
+    );
+    // Without a fingerprint the sorted labels identify the alert.
+    let a = note(
+        r#"{"status":"firing","alerts":[{"labels":{"a":"b","c":"d"},"startsAt":"2026-11-29T10:00:00Z"}]}"#,
+    );
+    let b = note(
+        r#"{"status":"firing","alerts":[{"labels":{"c":"d","a":"b"},"startsAt":"2026-11-29T10:00:00Z"}]}"#,
+    );
+    let c = note(
+        r#"{"status":"firing","alerts":[{"labels":{"a":"bc","c":"d"},"startsAt":"2026-11-29T10:00:00Z"}]}"#,
+    );
+    assert_eq!(alerts(&a), alerts(&b));
+    assert_ne!(alerts(&a), alerts(&c));
+    // A resolved notification with no alerts at all is still a resolved notification.
+    assert_eq!(
+        note(r#"{"status":"resolved"}"#),
+        Notification::Alerts {
+            resolved: true,
+            alerts: vec![]
+        }
+    );
+}
+
+#[test]
+fn oversized_or_undated_alerts_are_refused() {
+    let long = "x".repeat(MAX_ALERT_FIELD + 1);
+    let fits = "x".repeat(MAX_ALERT_FIELD);
+    let body = |fp: &str, starts: &str| {
+        format!(
+            r#"{{"status":"firing","alerts":[{{"fingerprint":"{fp}","startsAt":"{starts}"}}]}}"#
+        )
+    };
+    let cases = [
+        (
+            body(&long, "2026-11-29T10:00:00Z"),
+            Some(NotificationError::TooLong("fingerprint")),
+        ),
+        (
+            body("f", &format!("2026-11-29T10:00:00.{}Z", "1".repeat(50))),
+            Some(NotificationError::TooLong("startsAt")),
+        ),
+        (body("f", "yesterday"), Some(NotificationError::BadStartsAt)),
+        (
+            body("f", "2026-11-29 10:00:00"),
+            Some(NotificationError::BadStartsAt),
+        ),
+        (body(&fits, "2026-11-29T10:00:00.999999999-07:00"), None),
+        (body("f", ""), None),
+    ];
+    for (b, want) in cases {
+        assert_eq!(Notification::parse(b.as_bytes()).err(), want, "{b}");
+    }
+}
+
+#[test]
+fn duplicates_and_resolved_handling() {
+    let mut s = ReceiverState::default();
+    let ign = OnResolved::Ignore;
+    assert_eq!(decide(&s, &note(FIRING), ign, 0, 100), Decision::Act);
+    record(&mut s, &note(FIRING), Decision::Act, 1, 100);
+    assert_eq!(decide(&s, &note(FIRING), ign, 0, 101), Decision::Duplicate);
+    assert_eq!(decide(&s, &note(REFIRED), ign, 0, 101), Decision::Act);
+    assert_eq!(
+        decide(&s, &note(RESOLVED), ign, 0, 101),
+        Decision::ResolvedIgnored
+    );
+    assert_eq!(
+        decide(&s, &note(RESOLVED), OnResolved::Reverse, 0, 101),
+        Decision::Reverse { delta: -1 }
+    );
+    let trig = OnResolved::Trigger;
+    assert_eq!(decide(&s, &note(RESOLVED), trig, 0, 101), Decision::Act);
+    record(&mut s, &note(RESOLVED), Decision::Act, 1, 101);
+    assert_eq!(
+        decide(&s, &note(RESOLVED), trig, 0, 102),
+        Decision::Duplicate
+    );
+    // Plain triggers are never duplicates.
+    assert_eq!(decide(&s, &Notification::Plain, ign, 0, 102), Decision::Act);
+}
+
+#[test]
+fn reverse_undoes_exactly_the_step_taken_once() {
+    let rev = OnResolved::Reverse;
+    // Firing stepped by +2 (clamped from +3): resolved undoes -2, once, despite a cooldown.
+    let mut s = ReceiverState::default();
+    record(&mut s, &note(FIRING), Decision::Act, 2, 100);
+    let d = decide(&s, &note(RESOLVED), rev, 300, 101);
+    assert_eq!(d, Decision::Reverse { delta: -2 });
+    record(&mut s, &note(RESOLVED), d, -2, 101);
+    assert_eq!(
+        decide(&s, &note(RESOLVED), rev, 300, 102),
+        Decision::Duplicate
+    );
+    // A new alert within the firing's cooldown is held back, as any forward action is.
+    assert_eq!(
+        decide(&s, &note(REFIRED), rev, 300, 102),
+        Decision::Cooldown { eligible_at: 400 }
+    );
+    let mut fresh = ReceiverState::default();
+    record(
+        &mut fresh,
+        &note(RESOLVED),
+        Decision::Reverse { delta: 0 },
+        0,
+        1,
+    );
+    assert!(
+        fresh.last_performed.is_none(),
+        "a reversal starts no cooldown"
+    );
+
+    // A firing that never stepped (at a bound) reverses nothing; nor does an unknown alert.
+    let mut s = ReceiverState::default();
+    record(&mut s, &note(FIRING), Decision::Act, 0, 100);
+    assert_eq!(
+        decide(&s, &note(RESOLVED), rev, 0, 101),
+        Decision::NothingToReverse
+    );
+    assert_eq!(
+        decide(&ReceiverState::default(), &note(RESOLVED), rev, 0, 101),
+        Decision::NothingToReverse
+    );
+    // A cooldown-skipped firing is not remembered, so its resolution reverses nothing.
+    let mut s = ReceiverState::default();
+    record(&mut s, &Notification::Plain, Decision::Act, 1, 100);
+    let d = decide(&s, &note(FIRING), rev, 300, 101);
+    assert!(matches!(d, Decision::Cooldown { .. }));
+    record(&mut s, &note(FIRING), d, 0, 101);
+    assert_eq!(
+        decide(&s, &note(RESOLVED), rev, 300, 102),
+        Decision::NothingToReverse
+    );
+    // An empty resolved notification acts nothing, whatever onResolved says.
+    for on in [OnResolved::Reverse, OnResolved::Trigger] {
+        assert_eq!(
+            decide(
+                &s,
+                &note(r#"{"status":"resolved","alerts":[]}"#),
+                on,
+                0,
+                500
+            ),
+            Decision::NothingToReverse,
+            "{on:?}"
+        );
+    }
+}
+
+#[test]
+fn two_alerts_of_one_step_reverse_it_once() {
+    let rev = OnResolved::Reverse;
+    let both = r#"{"status":"firing","alerts":[{"fingerprint":"a","startsAt":"2026-11-29T10:00:00Z"},{"fingerprint":"b","startsAt":"2026-11-29T10:00:00Z"}]}"#;
+    let a_done =
+        r#"{"status":"resolved","alerts":[{"fingerprint":"a","startsAt":"2026-11-29T10:00:00Z"}]}"#;
+    let b_done =
+        r#"{"status":"resolved","alerts":[{"fingerprint":"b","startsAt":"2026-11-29T10:00:00Z"}]}"#;
+    let mut s = ReceiverState::default();
+    record(&mut s, &note(both), Decision::Act, 1, 100);
+    let d = decide(&s, &note(a_done), rev, 0, 101);
+    assert_eq!(d, Decision::Reverse { delta: -1 });
+    record(&mut s, &note(a_done), d, -1, 101);
+    assert_eq!(
+        decide(&s, &note(b_done), rev, 0, 102),
+        Decision::NothingToReverse
+    );
+}
+
+#[test]
+fn cooldown_counts_from_the_last_performed_action() {
+    let mut s = ReceiverState::default();
+    let p = Notification::Plain;
+    let ign = OnResolved::Ignore;
+    assert_eq!(decide(&s, &p, ign, 60, 1000), Decision::Act);
+    record(&mut s, &p, Decision::Act, 1, 1000);
+    let mut idle = ReceiverState::default();
+    record(&mut idle, &p, Decision::Act, 0, 1000);
+    assert_eq!(decide(&idle, &p, ign, 60, 1001), Decision::Act);
+    assert_eq!(
+        decide(&s, &p, ign, 60, 1059),
+        Decision::Cooldown { eligible_at: 1060 }
+    );
+    assert_eq!(decide(&s, &p, ign, 60, 1060), Decision::Act);
+    assert_eq!(decide(&s, &p, ign, 0, 1001), Decision::Act);
+}
+
+#[test]
+fn memory_is_bounded_and_small() {
+    let mut s = ReceiverState::default();
+    for i in 0..(REMEMBERED_ALERTS + 10) {
+        let body = format!(
+            r#"{{"status":"firing","alerts":[{{"fingerprint":"{i}","startsAt":"2026-11-29T10:00:00Z"}}]}}"#
+        );
+        record(&mut s, &note(&body), Decision::Act, 1, 0);
+    }
+    assert_eq!(s.remembered(), REMEMBERED_ALERTS);
+    // The first alerts were forgotten: they may act again.
+    let first =
+        r#"{"status":"firing","alerts":[{"fingerprint":"0","startsAt":"2026-11-29T10:00:00Z"}]}"#;
+    assert_eq!(
+        decide(&s, &note(first), OnResolved::Ignore, 0, 1),
+        Decision::Act
+    );
+    assert!(std::mem::size_of::<Remembered>() <= 40);
+}
