@@ -263,3 +263,53 @@ async fn reload_on_sighup(store: Arc<CertStore>) {
     #[cfg(not(unix))]
     let _ = store;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    fn deployment(flags: &[&str]) -> Result<Deployment, String> {
+        let mut argv = vec![
+            "hookgate",
+            "serve",
+            "--cattle-url",
+            "http://cattle:8080/v1",
+            "--cattle-access-key",
+            "a",
+            "--cattle-secret-key",
+            "s",
+        ];
+        argv.extend(flags);
+        let cli = crate::config::Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        let crate::config::Command::Serve(args) = cli.command else {
+            return Err("not serve".into());
+        };
+        let keys = KeyRing::new([("k", vec![1u8; 32])]).map_err(|e| e.to_string())?;
+        EdgeConfig::serve(&args, keys)
+            .map(|c| c.deployment)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn deployments_bind_what_they_should() {
+        let addr = |s: &str| s.parse::<SocketAddr>().expect("addr");
+        assert!(matches!(
+            deployment(&[]),
+            Ok(Deployment::Front { listen }) if listen == addr("0.0.0.0:8085")
+        ));
+        // Behind Cattle's proxy nothing public is bound unless asked for.
+        assert!(matches!(
+            deployment(&["--behind-cattle-proxy"]),
+            Ok(Deployment::BehindCattleProxy { api_listen, public_listen: None })
+                if api_listen == addr("127.0.0.1:8085")
+        ));
+        assert!(matches!(
+            deployment(&["--behind-cattle-proxy", "--listen", "0.0.0.0:8086"]),
+            Ok(Deployment::BehindCattleProxy { public_listen: Some(p), .. })
+                if p == addr("0.0.0.0:8086")
+        ));
+        let e = deployment(&["--api-listen", "127.0.0.1:9000"]).expect_err("refused");
+        assert!(e.contains("--api-listen"), "{e}");
+    }
+}

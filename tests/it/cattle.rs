@@ -397,3 +397,117 @@ async fn faults_are_classified_within_the_timeout() {
     let r = dead.get_service(Auth::Service, "1a5", "1s1").await;
     assert!(matches!(r, Err(CattleError::Unreachable(_))), "{r:?}");
 }
+
+/// A Cattle that writes its links with another host name (as Cattle does when it knows
+/// itself by a name other than `CATTLE_URL`'s), and counts what reaches the host it names.
+#[tokio::test]
+async fn credentials_never_leave_the_configured_cattle() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let evil = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let evil_addr = evil.local_addr().expect("addr");
+    let evil_hits = Arc::new(AtomicUsize::new(0));
+    let hits = evil_hits.clone();
+    tokio::spawn(async move {
+        while let Ok((_s, _)) = evil.accept().await {
+            hits.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let fake = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let fake_addr = fake.local_addr().expect("addr");
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = fake.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    move |req: http::Request<hyper::body::Incoming>| {
+                        let log = log.clone();
+                        async move {
+                            let pq = req
+                                .uri()
+                                .path_and_query()
+                                .map(|p| p.to_string())
+                                .unwrap_or_default();
+                            log.lock()
+                                .expect("log")
+                                .push(format!("{} {pq}", req.method()));
+                            let elsewhere = format!("http://{evil_addr}");
+                            let body = match pq.as_str() {
+                                "/v2-beta/projects/1a5/genericobjects" => {
+                                    json!({"data": [{"id": "1go1"}],
+                                "pagination": {"partial": true, "next": format!("{elsewhere}/v2-beta/projects/1a5/genericobjects?marker=m1")}})
+                                }
+                                "/v2-beta/projects/1a5/genericobjects?marker=m1" => {
+                                    json!({"data": [{"id": "1go2"}], "pagination": {"partial": false}})
+                                }
+                                "/v2-beta/projects/1a5/services/1s1" => {
+                                    json!({"id": "1s1", "state": "active", "actions": {
+                                "upgrade": format!("{elsewhere}/v2-beta/projects/1a5/services/1s1/?action=upgrade"),
+                                "finishupgrade": format!("{elsewhere}/steal?action=finishupgrade")}})
+                                }
+                                _ => json!({"id": "1s1", "state": "upgrading"}),
+                            };
+                            Ok::<_, std::convert::Infallible>(http::Response::new(
+                                http_body_util::Full::new(bytes::Bytes::from(body.to_string())),
+                            ))
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    let c = client(
+        &format!("http://{fake_addr}/v1"),
+        Duration::from_secs(5),
+        None,
+    );
+    let all = c
+        .list_generic_objects(Auth::Service, "1a5", &[])
+        .await
+        .expect("both pages, from the configured Cattle");
+    assert_eq!(
+        all.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(),
+        ["1go1", "1go2"]
+    );
+    let svc = c
+        .get_service(Auth::Service, "1a5", "1s1")
+        .await
+        .expect("get")
+        .expect("exists");
+    let req = UpgradeRequest {
+        in_service_strategy: InServiceStrategy {
+            batch_size: 1,
+            interval_millis: 2000,
+            start_first: false,
+            launch_config: Some(LaunchConfig::default()),
+            secondary_launch_configs: None,
+        },
+    };
+    c.upgrade_service(Auth::Service, &svc, &req)
+        .await
+        .expect("the action, posted to the configured Cattle");
+    // A link with no API path in it is not followed at all.
+    assert!(matches!(
+        c.finish_upgrade(Auth::Service, &svc).await,
+        Err(CattleError::ForeignLink)
+    ));
+    assert_eq!(
+        evil_hits.load(Ordering::SeqCst),
+        0,
+        "nothing reached the other host"
+    );
+    let seen = seen.lock().expect("log").clone();
+    assert!(
+        seen.contains(&"POST /v2-beta/projects/1a5/services/1s1/?action=upgrade".to_owned()),
+        "{seen:?}"
+    );
+}

@@ -3,6 +3,7 @@
 mod api;
 mod cattle;
 mod cli;
+mod hostile;
 mod security;
 mod serve;
 mod sim;

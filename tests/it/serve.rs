@@ -5,7 +5,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use hookgate::receiver::DriverConfig;
 use http::{Method, Request};
@@ -15,86 +14,6 @@ use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::{CertificateDer, ServerName};
 
 use crate::support::*;
-
-struct Serve {
-    child: Child,
-    base: String,
-    port: u16,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Serve {
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok, "kill -{sig}");
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-/// The key ring of `test_keys()` in the text format.
-fn keys_text() -> String {
-    let b = |v: u8| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([v; 32]);
-    format!("t1 {}\nt0 {}\n", b(1), b(0))
-}
-
-fn spawn_serve(
-    sim: &SimHandle,
-    tls: Option<(&std::path::Path, &std::path::Path)>,
-    extra: &[&str],
-) -> Serve {
-    let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookgate"));
-    cmd.arg("serve")
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(extra)
-        .env("CATTLE_URL", format!("{}/v1", sim.base))
-        .env("CATTLE_ACCESS_KEY", "service")
-        .env("CATTLE_SECRET_KEY", "service-secret")
-        .env("HOOKGATE_KEYS", keys_text())
-        .env_remove("HOOKGATE_KEYS_FILE")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let scheme = match tls {
-        Some((cert, key)) => {
-            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
-            "https"
-        }
-        None => "http",
-    };
-    let child = cmd.spawn().expect("spawn hookgate serve");
-    Serve {
-        child,
-        base: format!("{scheme}://127.0.0.1:{port}"),
-        port,
-    }
-}
-
-async fn wait_listening(port: u16) {
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("hookgate did not start listening on {port}");
-}
 
 fn client_config(ca_pem: &str, alpn: &[&[u8]]) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
@@ -353,6 +272,7 @@ async fn the_sim_command_serves_the_default_world() {
         child,
         base: format!("http://127.0.0.1:{port}"),
         port,
+        log: None,
     };
     wait_listening(serve.port).await;
     let url = format!("{}/v2-beta/projects/1a7/services", serve.base);
@@ -394,6 +314,7 @@ async fn the_demo_as_printed() {
         child,
         base: format!("http://127.0.0.1:{port}"),
         port,
+        log: None,
     };
     wait_listening(serve.port).await;
     for must in [
@@ -560,4 +481,177 @@ async fn silent_and_slow_clients_are_cut_off() {
         .expect("read");
     let head = String::from_utf8_lossy(&buf[..n]);
     assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+}
+
+#[tokio::test]
+async fn logs_an_operator_can_use() {
+    let sim = start_sim(Duration::ZERO).await;
+    let serve = spawn_serve_with(&sim, None, &[], &[("HOOKGATE_LOG_FORMAT", "json")], true);
+    wait_listening(serve.port).await;
+    let good = mint_on(
+        &sim,
+        &test_keys(),
+        "1a5",
+        DriverConfig::ScaleService(scale("1s1")),
+    )
+    .await;
+    // A flood of forged tokens: every one counted, few logged.
+    let mut forged = good.clone().into_bytes();
+    let last = forged.len() - 1;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).expect("ascii");
+    let url = format!("{}/v1-webhooks/endpoint?token={forged}", serve.base);
+    let started = std::time::Instant::now();
+    for _ in 0..200 {
+        assert_eq!(http(Method::POST, &url, None, &[], None).await.status, 401);
+    }
+    let seconds = started.elapsed().as_secs() + 1;
+    let metrics = http(
+        Method::GET,
+        &format!("{}/metrics", serve.base),
+        None,
+        &[],
+        None,
+    )
+    .await;
+    let text = String::from_utf8_lossy(&metrics.body).to_string();
+    assert!(
+        text.contains(r#"hookgate_trigger_refusals_total{reason="bad_signature"} 200"#),
+        "{text}"
+    );
+    // A Cattle failure is a warning.
+    http(
+        Method::POST,
+        &sim.url("/_sim/faults"),
+        None,
+        &[],
+        Some(r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "status": 500}"#),
+    )
+    .await;
+    let r = http(
+        Method::POST,
+        &format!("{}/v1-webhooks/endpoint?token={good}", serve.base),
+        None,
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 502);
+    let done = eventually(|| async { serve.logged().contains(r#""status":502"#) }).await;
+    assert!(done, "{}", serve.logged());
+    let log = serve.logged();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let refusals = lines
+        .iter()
+        .filter(|l| l["message"] == "trigger refused")
+        .count() as u64;
+    assert!(
+        refusals >= 1 && refusals <= 5 * seconds,
+        "{refusals} refusal lines in {seconds} s"
+    );
+    let failed = lines
+        .iter()
+        .find(|l| l["status"] == 502)
+        .expect("the failed trigger is logged");
+    assert_eq!(failed["level"], "WARN", "{failed}");
+    assert!(!log.contains(&good) && !log.contains(&forged));
+
+    // Plain text for a file or a pipe: no terminal colours.
+    let plain = spawn_serve_with(&sim, None, &[], &[], true);
+    wait_listening(plain.port).await;
+    let seen = eventually(|| async { plain.logged().contains("hookgate serving") }).await;
+    assert!(seen);
+    assert!(!plain.logged().contains('\u{1b}'), "{}", plain.logged());
+}
+
+#[tokio::test]
+async fn a_wrong_service_account_is_named_at_start_and_on_triggers() {
+    let sim = start_sim(Duration::ZERO).await;
+    let serve = spawn_serve_with(
+        &sim,
+        None,
+        &[],
+        &[("CATTLE_SECRET_KEY", "not-the-secret")],
+        true,
+    );
+    wait_listening(serve.port).await;
+    let warned = eventually(|| async {
+        let log = serve.logged();
+        log.contains("CATTLE_ACCESS_KEY") && log.contains("CATTLE_SECRET_KEY")
+    })
+    .await;
+    assert!(warned, "{}", serve.logged());
+    assert!(
+        serve.logged().contains(&sim.base),
+        "the warning names the URL"
+    );
+    let token = mint_on(
+        &sim,
+        &test_keys(),
+        "1a5",
+        DriverConfig::ScaleService(scale("1s1")),
+    )
+    .await;
+    let r = http(
+        Method::POST,
+        &format!("{}/v1-webhooks/endpoint?token={token}", serve.base),
+        None,
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    let message = r.json()["message"].as_str().unwrap_or("").to_owned();
+    assert!(message.contains("CATTLE_SECRET_KEY"), "{message}");
+    assert!(!serve.logged().contains("not-the-secret"));
+}
+
+#[tokio::test]
+async fn behind_cattles_proxy_the_api_is_internal_only() {
+    let sim = start_sim(Duration::ZERO).await;
+    let api_port = free_port();
+    // `--listen` (set by the helper) is the public listener in this mode.
+    let serve = spawn_serve_with(
+        &sim,
+        None,
+        &[
+            "--behind-cattle-proxy",
+            "--api-listen",
+            &format!("127.0.0.1:{api_port}"),
+        ],
+        &[],
+        false,
+    );
+    wait_listening(serve.port).await;
+    wait_listening(api_port).await;
+    let internal = format!("http://127.0.0.1:{api_port}");
+    let headers = [("x-api-project-id", "1a5"), ("x-api-roles", "owner")];
+    let list = |base: String| async move {
+        http(
+            Method::GET,
+            &format!("{base}/v1-webhooks/receivers"),
+            None,
+            &headers,
+            None,
+        )
+        .await
+        .status
+    };
+    assert_eq!(list(internal.clone()).await, 200);
+    assert_eq!(list(serve.base.clone()).await, 404);
+    assert_eq!(
+        http(
+            Method::GET,
+            &format!("{internal}/v1-webhooks/receivers"),
+            None,
+            &[],
+            None
+        )
+        .await
+        .status,
+        401
+    );
 }

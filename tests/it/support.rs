@@ -2,6 +2,7 @@
 //! speaks to it with literal JSON — no hookgate client types.
 
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -531,4 +532,144 @@ pub fn fixture(name: &str) -> String {
         .join("tests/fixtures")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A `hookgate` process, killed when dropped.
+pub struct Serve {
+    pub child: Child,
+    pub base: String,
+    pub port: u16,
+    /// Its standard error, when captured.
+    pub log: Option<Arc<std::sync::Mutex<String>>>,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serve {
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+}
+
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// The key ring of `test_keys()` in the text format.
+pub fn keys_text() -> String {
+    let b = |v: u8| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([v; 32]);
+    format!("t1 {}\nt0 {}\n", b(1), b(0))
+}
+
+/// `hookgate serve` against `sim` on a free port, with the test key ring. `extra` flags and
+/// `env` overrides come last; with `capture`, standard error is collected into `log`.
+pub fn spawn_serve_with(
+    sim: &SimHandle,
+    tls: Option<(&std::path::Path, &std::path::Path)>,
+    extra: &[&str],
+    env: &[(&str, &str)],
+    capture: bool,
+) -> Serve {
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookgate"));
+    cmd.arg("serve")
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .env("CATTLE_URL", format!("{}/v1", sim.base))
+        .env("CATTLE_ACCESS_KEY", "service")
+        .env("CATTLE_SECRET_KEY", "service-secret")
+        .env("HOOKGATE_KEYS", keys_text())
+        .env_remove("HOOKGATE_KEYS_FILE")
+        .env_remove("HOOKGATE_LOG")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(if capture {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+    let scheme = match tls {
+        Some((cert, key)) => {
+            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+            "https"
+        }
+        None => "http",
+    };
+    let mut child = cmd.spawn().expect("spawn hookgate serve");
+    let log = child.stderr.take().map(|mut err| {
+        let log = Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            use std::io::Read as _;
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                sink.lock().expect("log").push_str(&text);
+            }
+        });
+        log
+    });
+    Serve {
+        child,
+        base: format!("{scheme}://127.0.0.1:{port}"),
+        port,
+        log,
+    }
+}
+
+pub fn spawn_serve(
+    sim: &SimHandle,
+    tls: Option<(&std::path::Path, &std::path::Path)>,
+    extra: &[&str],
+) -> Serve {
+    spawn_serve_with(sim, tls, extra, &[], false)
+}
+
+impl Serve {
+    /// What the process logged so far (empty unless captured).
+    pub fn logged(&self) -> String {
+        self.log
+            .as_ref()
+            .map(|l| l.lock().expect("log").clone())
+            .unwrap_or_default()
+    }
+
+    /// Resident memory of the process, in bytes (Linux).
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmRSS")
+            * 1024
+    }
+}
+
+pub async fn wait_listening(port: u16) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("hookgate did not start listening on {port}");
 }
