@@ -1,8 +1,8 @@
 //! What the benches share: a typical scaleService receiver.
 
-use hookgate::receiver::{
-    Claims, DriverConfig, OnResolved, ReceiverId, ScaleAction, ScaleServiceConfig,
-};
+use hookgate::drivers::{DriverConfig, OnResolved, ScaleAction, ScaleServiceConfig};
+use hookgate::receiver::ReceiverId;
+use hookgate::token::Claims;
 
 pub const NOW: u64 = 1_764_324_000;
 

@@ -18,11 +18,11 @@ use bytes::Bytes;
 use hookgate::app::{App, Settings};
 use hookgate::cattle::{Cattle, CattleConfig};
 use hookgate::config::Limits;
+use hookgate::drivers::{DriverConfig, OnResolved, ScaleAction, ScaleServiceConfig};
 use hookgate::http::Surface;
-use hookgate::receiver::{
-    Claims, DriverConfig, OnResolved, ReceiverId, ScaleAction, ScaleServiceConfig,
-};
+use hookgate::receiver::ReceiverId;
 use hookgate::server::Listener;
+use hookgate::token::Claims;
 use hookgate::token::KeyRing;
 use http_body_util::Full;
 use serde_json::Value;
@@ -225,7 +225,9 @@ async fn start_servers() -> Vec<Target> {
         public_url: None,
         trust_forwarded_headers: false,
         revocation_ttl: Duration::from_secs(30),
-        scale_ttl: Duration::from_secs(1),
+        drivers: hookgate::drivers::Settings {
+            scale_ttl: Duration::from_secs(1),
+        },
         limits: limits.clone(),
         legacy_key_urls: true,
     };

@@ -6,9 +6,9 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use hookgate::drivers::scale_service::target;
+use hookgate::drivers::scale::target;
+use hookgate::drivers::{DriverConfig, ScaleAction};
 use hookgate::policy::{decide, Decision, Notification, ReceiverState};
-use hookgate::receiver::{DriverConfig, ScaleAction};
 use hookgate::router::route;
 use hookgate::token::KeyRing;
 use hookgate::trigger::{parse_query, Target};

@@ -21,12 +21,41 @@ use serde_json::{json, Value};
 use crate::app::App;
 use crate::cattle::wire::{GenericObject, NewGenericObject};
 use crate::cattle::Auth;
+use crate::drivers::Driver;
 use crate::error::Error;
 use crate::http::{json as json_resp, no_store, Conn, Resp, Surface};
 use crate::legacy::KIND;
-use crate::receiver::{Claims, ReceiverId};
-use crate::router::Route;
-use wire::{config_json, CreateReceiver};
+use crate::receiver::ReceiverId;
+use crate::token::Claims;
+use wire::CreateReceiver;
+
+/// Where a management request goes: the API's own sub-routes under `/v1-webhooks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiRoute<'a> {
+    /// `GET /v1-webhooks`
+    Root,
+    /// `GET /v1-webhooks/schemas`
+    Schemas,
+    /// `GET /v1-webhooks/schemas/{id}`
+    Schema(&'a str),
+    /// `GET|POST /v1-webhooks/receivers`
+    Receivers,
+    /// `GET|DELETE /v1-webhooks/receivers/{id}`
+    Receiver(&'a str),
+}
+
+/// The path after `/v1-webhooks` (no trailing slash) → its route, if any.
+pub fn route(rest: &str) -> Option<ApiRoute<'_>> {
+    let mut segs = rest.split('/').skip(1);
+    match (segs.next(), segs.next(), segs.next()) {
+        (None, _, _) => Some(ApiRoute::Root),
+        (Some("schemas"), None, _) => Some(ApiRoute::Schemas),
+        (Some("schemas"), Some(id), None) if !id.is_empty() => Some(ApiRoute::Schema(id)),
+        (Some("receivers"), None, _) => Some(ApiRoute::Receivers),
+        (Some("receivers"), Some(id), None) if !id.is_empty() => Some(ApiRoute::Receiver(id)),
+        _ => None,
+    }
+}
 
 /// Largest management request body: a receiver is well under 4 KiB.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -64,31 +93,27 @@ fn valid_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-pub async fn handle(
-    app: &App,
-    route: Route<'_>,
-    parts: &Parts,
-    body: Incoming,
-    conn: Conn,
-) -> Resp {
+pub async fn handle(app: &App, rest: &str, parts: &Parts, body: Incoming, conn: Conn) -> Resp {
     let base = app.public_base(&with_host(parts), conn);
     let query = parts.uri.query();
     let method = &parts.method;
-    let result = match route {
-        Route::ApiRoot if method == Method::GET => Ok(version(&base, query)),
-        Route::Schemas if method == Method::GET => {
+    let result = match route(rest) {
+        None => Err(Error::NotFound("no such route".into())),
+        Some(ApiRoute::Root) if method == Method::GET => Ok(version(&base, query)),
+        Some(ApiRoute::Schemas) if method == Method::GET => {
             let doc = json!({"type": "collection", "resourceType": "schema",
                 "links": {"self": format!("{base}/v1-webhooks/schemas")}, "data": schemas::all(&base)});
             Ok(json_resp(StatusCode::OK, &doc))
         }
-        Route::Schema(id) if method == Method::GET => schemas::one(&base, id)
+        Some(ApiRoute::Schema(id)) if method == Method::GET => schemas::one(&base, id)
             .map(|s| json_resp(StatusCode::OK, &s))
             .ok_or_else(|| Error::NotFound("no such schema".into())),
-        Route::ApiRoot | Route::Schemas | Route::Schema(_) => Err(Error::MethodNotAllowed("GET")),
-        Route::Receivers | Route::Receiver(_) => {
-            receivers(app, route, parts, body, conn, base.clone()).await
+        Some(ApiRoute::Root | ApiRoute::Schemas | ApiRoute::Schema(_)) => {
+            Err(Error::MethodNotAllowed("GET"))
         }
-        _ => Err(Error::NotFound("no such route".into())),
+        Some(r @ (ApiRoute::Receivers | ApiRoute::Receiver(_))) => {
+            receivers(app, r, parts, body, conn, base.clone()).await
+        }
     };
     let mut resp = result.unwrap_or_else(|e| e.response());
     if let Ok(v) = HeaderValue::from_str(&format!("{base}/v1-webhooks/schemas")) {
@@ -120,19 +145,19 @@ fn with_host(parts: &Parts) -> std::borrow::Cow<'_, HeaderMap> {
 /// body read, within [`MAX_BODY`].
 async fn receivers(
     app: &App,
-    route: Route<'_>,
+    route: ApiRoute<'_>,
     parts: &Parts,
     body: Incoming,
     conn: Conn,
     base: String,
 ) -> Result<Resp, Error> {
     let allow = match route {
-        Route::Receivers => "GET, POST",
+        ApiRoute::Receivers => "GET, POST",
         _ => "GET, DELETE",
     };
     let method = &parts.method;
     let known = match route {
-        Route::Receivers => method == Method::GET || method == Method::POST,
+        ApiRoute::Receivers => method == Method::GET || method == Method::POST,
         _ => method == Method::GET || method == Method::DELETE,
     };
     if !known {
@@ -140,8 +165,8 @@ async fn receivers(
     }
     let c = caller(conn, parts.uri.query(), &parts.headers, base)?;
     match (route, method) {
-        (Route::Receivers, &Method::GET) => list(app, &c).await,
-        (Route::Receivers, _) => {
+        (ApiRoute::Receivers, &Method::GET) => list(app, &c).await,
+        (ApiRoute::Receivers, _) => {
             if c.read_only {
                 return Err(Error::MethodNotAllowed("GET"));
             }
@@ -154,8 +179,8 @@ async fn receivers(
             .await?;
             create(app, &c, &parts.headers, &body).await
         }
-        (Route::Receiver(id), &Method::GET) => get(app, &c, id).await,
-        (Route::Receiver(id), _) => {
+        (ApiRoute::Receiver(id), &Method::GET) => get(app, &c, id).await,
+        (ApiRoute::Receiver(id), _) => {
             if c.read_only {
                 return Err(Error::MethodNotAllowed("GET"));
             }
@@ -307,11 +332,11 @@ fn receiver_json(go: &GenericObject, c: &Caller) -> Option<Value> {
         "url": public_url(stored_url, &c.base),
         "links": {"self": format!("{}/v1-webhooks/receivers/{}?projectId={}", c.base, go.id, c.project)},
         "actions": {},
-        "scaleServiceConfig": {},
-        "scaleHostConfig": {},
-        "serviceUpgradeConfig": {},
-        "forwardPostConfig": {},
     });
+    // All four configs are present; the inactive ones are `{}` (Rancher's UI relies on it).
+    for d in Driver::ALL {
+        out[format!("{}Config", d.name())] = json!({});
+    }
     out[format!("{driver}Config")] = Value::Object(config);
     // Read-only callers see receivers, not their capabilities (as Rancher 1.6 did).
     if c.read_only {
@@ -442,7 +467,7 @@ async fn create(app: &App, c: &Caller, headers: &HeaderMap, body: &[u8]) -> Resu
             format!("Cannot have duplicate webhook name, webhook {name} already exists"),
         ));
     }
-    crate::drivers::validate(&app.cattle, c.auth(), &c.project, &config).await?;
+    config.validate(&app.cattle, c.auth(), &c.project).await?;
 
     let claims = Claims {
         receiver_id: ReceiverId::random()
@@ -465,7 +490,7 @@ async fn create(app: &App, c: &Caller, headers: &HeaderMap, body: &[u8]) -> Resu
     let data = json!({
         "url": format!("{}/v1-webhooks/endpoint?token={token}", c.base),
         "driver": claims.config.driver().name(),
-        "config": config_json(&claims.config),
+        "config": claims.config.to_json(),
     });
     let go = app
         .cattle
@@ -487,4 +512,30 @@ async fn create(app: &App, c: &Caller, headers: &HeaderMap, body: &[u8]) -> Resu
         Error::Internal("Cattle returned the receiver record without its data".into())
     })?;
     Ok(json_resp(StatusCode::OK, &v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_routes_its_own_paths() {
+        let cases = [
+            ("", Some(ApiRoute::Root)),
+            ("/schemas", Some(ApiRoute::Schemas)),
+            (
+                "/schemas/scaleService",
+                Some(ApiRoute::Schema("scaleService")),
+            ),
+            ("/receivers", Some(ApiRoute::Receivers)),
+            ("/receivers/1go5", Some(ApiRoute::Receiver("1go5"))),
+            ("/receivers/1go5/x", None),
+            ("/endpoint/x", None),
+            ("//receivers", None),
+            ("/nowhere", None),
+        ];
+        for (rest, want) in cases {
+            assert_eq!(route(rest), want, "{rest}");
+        }
+    }
 }

@@ -9,6 +9,7 @@ use http::HeaderMap;
 
 use crate::cattle::{AnswerExpiry, Auth, Cattle, CattleError};
 use crate::config::Limits;
+use crate::drivers::States;
 use crate::error::Error;
 use crate::http::{Conn, Surface};
 use crate::keyed::{KeyedState, Lease};
@@ -26,8 +27,8 @@ pub struct Settings {
     pub trust_forwarded_headers: bool,
     /// How long a receiver's existence (or absence) is trusted without asking Cattle.
     pub revocation_ttl: Duration,
-    /// How long a service's scale is trusted without asking Cattle.
-    pub scale_ttl: Duration,
+    /// What the drivers' own state is built from (the scale cache's TTL).
+    pub drivers: crate::drivers::Settings,
     pub limits: Limits,
     /// Execute Rancher's `?key=` URLs (`--legacy-key-urls`).
     pub legacy_key_urls: bool,
@@ -52,11 +53,8 @@ pub struct Inner {
     /// the revocation TTL and Cattle errors briefly, so a flood of triggers for a deleted
     /// receiver, or during an outage, costs one Cattle look-up per interval.
     revocations: moka::future::Cache<(String, ReceiverId), Result<bool, CattleError>>,
-    /// (project, service id) → scale, refreshed from every Cattle answer.
-    pub(crate) scales: moka::future::Cache<(String, String), i64>,
-    /// Per-service locks: concurrent scale changes of one service run one after another,
-    /// so none is lost. Held entries are never evicted; idle ones are dropped.
-    service_locks: KeyedState<(String, String), ()>,
+    /// Each driver's own state (the scale cache and per-service locks, ...).
+    pub drivers: States,
     /// Per-receiver policy memory (dedupe, cooldown, steps to reverse), leased and locked
     /// from decision to record; bounded, and never evicted while leased.
     receivers: KeyedState<ReceiverId, ReceiverState>,
@@ -77,18 +75,13 @@ impl App {
                 ttl: settings.revocation_ttl,
             })
             .build();
-        let scales = moka::future::Cache::builder()
-            .max_capacity(100_000)
-            .time_to_live(settings.scale_ttl)
-            .build();
         App(Arc::new(Inner {
             keys,
             cattle,
             legacy: LegacyReceivers::new(settings.legacy_key_urls, settings.revocation_ttl),
+            drivers: States::new(&settings.drivers),
             settings,
             revocations,
-            scales,
-            service_locks: KeyedState::locks(),
             receivers: KeyedState::remembering(REMEMBERED_RECEIVERS, REMEMBER_IDLE_FOR),
         }))
     }
@@ -165,11 +158,6 @@ impl App {
         format!("{proto}://{host}")
     }
 
-    /// The lock of one (project, service), held for a read-modify-write of its scale.
-    pub fn service_lock(&self, key: &(String, String)) -> Lease<(String, String), ()> {
-        self.service_locks.lease(key)
-    }
-
     /// A receiver's policy memory, leased for one trigger.
     pub fn receiver_state(&self, id: ReceiverId) -> Lease<ReceiverId, ReceiverState> {
         self.receivers.lease(&id)
@@ -177,6 +165,6 @@ impl App {
 
     /// Keyed state in use right now: (receivers, services). Bounded by requests in flight.
     pub fn leases_in_use(&self) -> (usize, usize) {
-        (self.receivers.in_use(), self.service_locks.in_use())
+        (self.receivers.in_use(), self.drivers.scale_service.in_use())
     }
 }

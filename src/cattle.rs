@@ -1,7 +1,7 @@
 //! The Cattle client: the only code in hookgate that talks upstream.
 //!
 //! A pooled hyper-util client over HTTP or HTTPS (rustls), addressing Cattle v2-beta the way
-//! Rancher's Go client ends up doing (cattle-api.md §1.4): project-scoped collection URLs,
+//! Rancher's Go client ends up doing (docs/cattle.md): project-scoped collection URLs,
 //! `actions` URLs taken from the resource (an action absent from `actions` fails locally),
 //! pagination followed to the end. Each call carries either hookgate's service account or the
 //! caller's own `Authorization` header. Every call is bounded by the configured timeout, and
@@ -194,16 +194,49 @@ impl std::fmt::Debug for Cattle {
     }
 }
 
+/// Why a client could not be built from its settings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetupError {
+    #[error("not a URL")]
+    NotAUrl,
+    #[error("scheme must be http or https")]
+    Scheme,
+    #[error("no host")]
+    NoHost,
+    #[error("must not have a query")]
+    Query,
+    #[error("CA certificates: {0}")]
+    CaCertificates(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("access key or secret key has characters a header cannot carry")]
+    Credentials,
+}
+
+impl SetupError {
+    /// The setting at fault.
+    pub fn setting(&self) -> &'static str {
+        match self {
+            SetupError::NotAUrl | SetupError::Scheme | SetupError::NoHost | SetupError::Query => {
+                "--cattle-url"
+            }
+            SetupError::CaCertificates(_) => "--cattle-ca-file",
+            SetupError::Tls(_) => "--cattle-url",
+            SetupError::Credentials => "--cattle-access-key/--cattle-secret-key",
+        }
+    }
+}
+
 /// Turns `CATTLE_URL` into the v2-beta API root, as Rancher's client normalised it.
-pub fn normalize_url(url: &str) -> Result<String, String> {
-    let uri: Uri = url.parse().map_err(|_| "not a URL".to_owned())?;
+pub fn normalize_url(url: &str) -> Result<String, SetupError> {
+    let uri: Uri = url.parse().map_err(|_| SetupError::NotAUrl)?;
     match uri.scheme_str() {
         Some("http") | Some("https") => {}
-        _ => return Err("scheme must be http or https".into()),
+        _ => return Err(SetupError::Scheme),
     }
-    let authority = uri.authority().ok_or("no host")?;
+    let authority = uri.authority().ok_or(SetupError::NoHost)?;
     if uri.query().is_some() {
-        return Err("must not have a query".into());
+        return Err(SetupError::Query);
     }
     let path = uri.path().trim_end_matches('/');
     let prefix = path
@@ -221,7 +254,7 @@ fn seg(s: &str) -> impl std::fmt::Display + '_ {
 }
 
 impl Cattle {
-    pub fn new(cfg: &CattleConfig) -> Result<Self, String> {
+    pub fn new(cfg: &CattleConfig) -> Result<Self, SetupError> {
         let api = normalize_url(&cfg.url)?;
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls_native_certs::load_native_certs().certs {
@@ -229,16 +262,16 @@ impl Cattle {
         }
         if let Some(pem) = &cfg.extra_roots_pem {
             for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                let cert = cert.map_err(|e| format!("CA certificates: {e}"))?;
+                let cert = cert.map_err(|e| SetupError::CaCertificates(e.to_string()))?;
                 roots
                     .add(cert)
-                    .map_err(|e| format!("CA certificates: {e}"))?;
+                    .map_err(|e| SetupError::CaCertificates(e.to_string()))?;
             }
         }
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
+            .map_err(|e| SetupError::Tls(e.to_string()))?
             .with_root_certificates(roots)
             .with_no_client_auth();
         let mut http = HttpConnector::new();
@@ -256,7 +289,7 @@ impl Cattle {
             .build(connector);
         let basic = STANDARD.encode(format!("{}:{}", cfg.access_key, cfg.secret_key));
         let mut service_auth = HeaderValue::from_str(&format!("Basic {basic}"))
-            .map_err(|_| "access key or secret key has characters a header cannot carry")?;
+            .map_err(|_| SetupError::Credentials)?;
         service_auth.set_sensitive(true);
         Ok(Self {
             http: client,

@@ -1,45 +1,93 @@
-//! The drivers: what a receiver does when triggered. A closed set, one file per driver;
-//! `execute` runs at trigger time with the receiver's claims.
+//! The drivers: what a receiver does when triggered. A closed set, one module per driver
+//! (docs/adding-a-driver.md). Each module implements [`Kind`]: its config type and Rancher's
+//! JSON for it (parse, show, schema), its token encoding, its policy settings, its
+//! creation checks against Cattle, its execution and its own per-replica state. The
+//! [`drivers!`] invocation at the bottom lists them, one line each, and generates the
+//! `Driver` and `DriverConfig` enums and the one dispatch for every operation.
+//!
+//! Nothing here knows the HTTP layer or the `App`: an execution gets a [`Cx`] with the
+//! Cattle client and its driver's own state.
 
-pub mod scale_service;
+pub mod scale;
 
-use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
 
-use crate::app::App;
+use serde_json::{Map, Value};
+
 use crate::cattle::{Auth, Cattle};
+use crate::codec::{DecodeError, Reader, Writer};
 use crate::error::Error;
-use crate::receiver::{Claims, DriverConfig};
+pub use crate::policy::OnResolved;
+use crate::receiver::ReceiverId;
+pub use scale::ScaleAction;
+
+/// Labels, kept sorted so that a config has exactly one encoding.
+pub type Labels = BTreeMap<String, String>;
+
+/// How strictly a driver config is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parse {
+    /// A create request: a field no Rancher version defined is refused (422 naming it).
+    Create,
+    /// A stored record (Rancher stored configs as its UI sent them): unknown fields ignored.
+    Stored,
+}
 
 /// Which way a trigger moves its target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
     /// The configured action.
     Forward,
-    /// Undo earlier steps: change the scale by `delta` (a resolved alert, `onResolved:
-    /// reverse`).
+    /// Undo earlier steps: change the target by `delta` (a resolved alert with
+    /// `onResolved: reverse`).
     Reverse { delta: i64 },
 }
 
-/// What a trigger did (or deliberately did not do).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A driver's policy settings: what a resolved alert does, and the cooldown. Drivers
+/// without one act on every trigger, under no lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    pub on_resolved: OnResolved,
+    pub cooldown_seconds: u32,
+}
+
+/// Settings the drivers' states are built from.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How long a cached scale is trusted.
+    pub scale_ttl: Duration,
+}
+
+/// What a driver did (or, in a dry run, would do).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    /// The outcome's name: from a closed set per driver (it labels metrics).
+    pub outcome: &'static str,
+    /// For a person.
+    pub message: String,
+    /// Fields added to the trigger's JSON answer.
+    pub details: Map<String, Value>,
+    /// Before → after, for the log line.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// The change made, which a reversal would undo (0: nothing changed). Non-zero also
+    /// means an action was performed, which starts a cooldown.
+    pub change: i64,
+}
+
+/// What a trigger did, or deliberately did not do.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
-    /// The service's scale changed (or, in a dry run, would change).
-    Scaled {
-        service_id: String,
-        from: i64,
-        to: i64,
-    },
-    /// Already at the bound the action moves towards: nothing to change.
-    Unchanged {
-        service_id: String,
-        scale: i64,
-        bound: &'static str,
-    },
+    Acted(Report),
+    /// Every alert in the notification was already handled.
     Duplicate,
     /// A resolved notification that acts nothing; `note` says why.
     Resolved {
         note: &'static str,
     },
+    /// Within the cooldown of the last performed action.
     Cooldown {
         eligible_at: u64,
     },
@@ -48,53 +96,30 @@ pub enum Outcome {
 impl Outcome {
     pub fn name(&self) -> &'static str {
         match self {
-            Outcome::Scaled { .. } => "scaled",
-            Outcome::Unchanged { .. } => "unchanged",
+            Outcome::Acted(r) => r.outcome,
             Outcome::Duplicate => "duplicate",
             Outcome::Resolved { .. } => "resolved",
             Outcome::Cooldown { .. } => "skipped",
         }
     }
 
-    /// The change of scale made (0 when nothing changed).
     pub fn change(&self) -> i64 {
         match self {
-            Outcome::Scaled { from, to, .. } => to - from,
+            Outcome::Acted(r) => r.change,
             _ => 0,
         }
     }
 
     pub fn from_to(&self) -> (Option<i64>, Option<i64>) {
         match self {
-            Outcome::Scaled { from, to, .. } => (Some(*from), Some(*to)),
-            Outcome::Unchanged { scale, .. } => (Some(*scale), Some(*scale)),
+            Outcome::Acted(r) => (r.from, r.to),
             _ => (None, None),
         }
     }
 
-    pub fn message(&self, dry_run: bool) -> String {
+    pub fn message(&self) -> String {
         match self {
-            Outcome::Scaled {
-                service_id,
-                from,
-                to,
-            } if dry_run => {
-                format!("would scale service {service_id} from {from} to {to}")
-            }
-            Outcome::Scaled {
-                service_id,
-                from,
-                to,
-            } => {
-                format!("scaled service {service_id} from {from} to {to}")
-            }
-            Outcome::Unchanged {
-                service_id,
-                scale,
-                bound,
-            } => {
-                format!("service {service_id} is already at its {bound} scale {scale}")
-            }
+            Outcome::Acted(r) => r.message.clone(),
             Outcome::Duplicate => "every alert in this notification was already acted on".into(),
             Outcome::Resolved { note } => (*note).into(),
             Outcome::Cooldown { eligible_at } => format!(
@@ -105,92 +130,293 @@ impl Outcome {
     }
 
     /// Fields added to the response body.
-    pub fn details(&self) -> Value {
+    pub fn details(&self) -> Map<String, Value> {
         match self {
-            Outcome::Scaled {
-                service_id,
-                from,
-                to,
-            } => {
-                json!({"serviceId": service_id, "from": from, "to": to})
+            Outcome::Acted(r) => r.details.clone(),
+            Outcome::Cooldown { eligible_at } => {
+                let mut m = Map::new();
+                m.insert(
+                    "nextEligibleAt".into(),
+                    crate::time::format_iso(*eligible_at as i64 * 1000).into(),
+                );
+                m.insert("nextEligibleAtTS".into(), (eligible_at * 1000).into());
+                m
             }
-            Outcome::Unchanged {
-                service_id,
-                scale,
-                bound,
-            } => {
-                json!({"serviceId": service_id, "from": scale, "to": scale, "bound": bound})
-            }
-            Outcome::Cooldown { eligible_at } => json!({
-                "nextEligibleAt": crate::time::format_iso(*eligible_at as i64 * 1000),
-                "nextEligibleAtTS": eligible_at * 1000,
-            }),
-            Outcome::Duplicate | Outcome::Resolved { .. } => json!({}),
+            Outcome::Duplicate | Outcome::Resolved { .. } => Map::new(),
         }
     }
 }
 
-/// Performs the receiver's action, or its `step`; `dry_run` decides without changing
-/// anything.
-pub async fn execute(
-    app: &App,
-    claims: &Claims,
-    step: Step,
-    dry_run: bool,
-) -> Result<Outcome, Error> {
-    match &claims.config {
-        DriverConfig::ScaleService(c) => {
-            scale_service::execute(app, &claims.project_id, c, step, dry_run).await
-        }
-        other => Err(Error::NotImplemented(format!(
-            "the {} driver is not executed by this build yet",
-            other.driver().name()
-        ))),
-    }
+/// What an execution can reach: the Cattle client, its driver's own state, and whose
+/// receiver it is (for logs).
+pub struct Cx<'a, S> {
+    pub cattle: &'a Cattle,
+    pub state: &'a S,
+    pub project: &'a str,
+    pub receiver: ReceiverId,
 }
 
-/// Checks a new receiver's config against Cattle with the caller's credentials (Rancher's
-/// creation rules, cattle-api.md §5.5–5.8). Refusals are 400s naming the field.
-pub async fn validate(
-    cattle: &Cattle,
-    auth: Auth<'_>,
-    project: &str,
-    config: &DriverConfig,
-) -> Result<(), Error> {
-    match config {
-        DriverConfig::ScaleService(c) => scale_service::validate(cattle, auth, project, c).await,
-        DriverConfig::ScaleHost(c) => {
-            if let Some(t) = &c.host_template_id {
-                let found = cattle
-                    .get_host_template(auth, project, t)
-                    .await
-                    .map_err(Error::from_caller)?;
-                if found.is_none_or(|t| t.removed.is_some()) {
-                    return Err(Error::invalid(
-                        400,
-                        "InvalidReference",
-                        "hostTemplateId",
-                        "hostTemplate does not exist",
-                    ));
+/// What every driver module implements (docs/adding-a-driver.md).
+pub trait Kind {
+    /// Rancher's name: the value of `driver` and of the config's nested `type`.
+    const NAME: &'static str;
+    /// The complete configuration, as a token seals it. No serde: Rancher's JSON is the
+    /// driver's wire form, read by `parse` and written by `to_json`.
+    type Config: Clone + std::fmt::Debug + PartialEq + Eq + Send + Sync + 'static;
+    /// Per-replica state (caches, locks), built once.
+    type State: Send + Sync + 'static;
+
+    fn state(settings: &Settings) -> Self::State;
+
+    /// Reads `<driver>Config` as Rancher's UI sent it, checking every field and naming the
+    /// one at fault; `project` is the receiver's.
+    fn parse(config: &Value, project: &str, mode: Parse) -> Result<Self::Config, Error>;
+
+    /// The config in Rancher's field names (without the nested `type`).
+    fn to_json(config: &Self::Config) -> Map<String, Value>;
+
+    /// The fields of the driver's `/v1-webhooks/schemas` entry.
+    fn schema_fields() -> Map<String, Value>;
+
+    /// The invariants every sealed config keeps, whoever minted it.
+    fn check(config: &Self::Config) -> Result<(), &'static str>;
+
+    /// The config's canonical binary encoding inside a token.
+    fn encode(config: &Self::Config, w: &mut Writer<'_>);
+    fn decode(r: &mut Reader<'_>) -> Result<Self::Config, DecodeError>;
+
+    /// Dedupe, resolved handling and cooldown, or `None`: every trigger acts, lock-free.
+    fn policy(config: &Self::Config) -> Option<Policy>;
+
+    /// Rancher's creation checks against Cattle, with the given credentials.
+    fn validate(
+        cattle: &Cattle,
+        auth: Auth<'_>,
+        project: &str,
+        config: &Self::Config,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Performs the action (or its `step`); in a dry run, decides without changing anything.
+    fn execute(
+        cx: &Cx<'_, Self::State>,
+        config: &Self::Config,
+        step: Step,
+        dry_run: bool,
+    ) -> impl Future<Output = Result<Outcome, Error>> + Send;
+}
+
+/// Generates, from one line per driver, the `Driver` and `DriverConfig` enums, every
+/// driver's state in `States`, and the dispatch of each [`Kind`] operation.
+macro_rules! drivers {
+    ($( $variant:ident => $module:ident :: $kind:ident, tag $tag:literal; )+) => {
+        $( pub mod $module; )+
+
+        /// The drivers, by Rancher's names.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Driver { $( $variant ),+ }
+
+        impl Driver {
+            pub const ALL: &'static [Driver] = &[ $( Driver::$variant ),+ ];
+
+            /// Rancher's name: the value of `driver` and of the config's `type`.
+            pub fn name(self) -> &'static str {
+                match self { $( Driver::$variant => <$module::$kind as Kind>::NAME ),+ }
+            }
+
+            pub fn from_name(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|d| d.name() == s)
+            }
+
+            /// The fields of the driver's schema.
+            pub fn schema_fields(self) -> Map<String, Value> {
+                match self { $( Driver::$variant => <$module::$kind as Kind>::schema_fields() ),+ }
+            }
+        }
+
+        /// The complete configuration of one receiver's driver.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub enum DriverConfig { $( $variant(<$module::$kind as Kind>::Config) ),+ }
+
+        /// Every driver's per-replica state.
+        pub struct States { $( pub $module: <$module::$kind as Kind>::State ),+ }
+
+        impl States {
+            pub fn new(settings: &Settings) -> Self {
+                Self { $( $module: <$module::$kind as Kind>::state(settings) ),+ }
+            }
+        }
+
+        impl DriverConfig {
+            pub fn driver(&self) -> Driver {
+                match self { $( DriverConfig::$variant(_) => Driver::$variant ),+ }
+            }
+
+            /// Reads the active driver's `<driver>Config` (see [`Kind::parse`]).
+            pub fn parse(driver: Driver, config: &Value, project: &str, mode: Parse) -> Result<Self, Error> {
+                match driver {
+                    $( Driver::$variant => <$module::$kind as Kind>::parse(config, project, mode).map(DriverConfig::$variant) ),+
                 }
             }
-            Ok(())
-        }
-        DriverConfig::ServiceUpgrade(_) => Ok(()),
-        DriverConfig::ForwardPost(c) => {
-            let found = cattle
-                .list_services(auth, project, &[("name", c.service_name.as_str())])
-                .await
-                .map_err(Error::from_caller)?;
-            if found.is_empty() {
-                return Err(Error::invalid(
-                    400,
-                    "InvalidReference",
-                    "serviceName",
-                    format!("no service named {} in this project", c.service_name),
-                ));
+
+            /// A config as stored in a receiver's `resourceData` (`driver`, `config`): read by
+            /// the same parser as a create request, except that fields unknown to hookgate
+            /// (Rancher stored configs as its UI sent them) are ignored.
+            pub fn from_stored(driver: &str, config: &Value, project: &str) -> Result<Self, Error> {
+                let d = Driver::from_name(driver).ok_or_else(|| {
+                    Error::invalid(400, "InvalidOption", "driver", format!("Driver {driver} is not registered"))
+                })?;
+                Self::parse(d, config, project, Parse::Stored)
             }
-            Ok(())
+
+            /// Rancher's JSON for the config, with the nested `type`.
+            pub fn to_json(&self) -> Value {
+                let mut m = match self {
+                    $( DriverConfig::$variant(c) => <$module::$kind as Kind>::to_json(c) ),+
+                };
+                m.insert("type".into(), self.driver().name().into());
+                Value::Object(m)
+            }
+
+            pub fn check(&self) -> Result<(), &'static str> {
+                match self { $( DriverConfig::$variant(c) => <$module::$kind as Kind>::check(c) ),+ }
+            }
+
+            /// A tag byte, then the driver's encoding.
+            pub fn encode(&self, w: &mut Writer<'_>) {
+                match self {
+                    $( DriverConfig::$variant(c) => {
+                        w.byte($tag);
+                        <$module::$kind as Kind>::encode(c, w);
+                    } ),+
+                }
+            }
+
+            pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+                match r.byte()? {
+                    $( $tag => <$module::$kind as Kind>::decode(r).map(DriverConfig::$variant), )+
+                    _ => Err(DecodeError::InvalidValue("driver")),
+                }
+            }
+
+            pub fn policy(&self) -> Option<Policy> {
+                match self { $( DriverConfig::$variant(c) => <$module::$kind as Kind>::policy(c) ),+ }
+            }
+
+            /// Rancher's creation checks against Cattle, with the caller's credentials.
+            pub async fn validate(&self, cattle: &Cattle, auth: Auth<'_>, project: &str) -> Result<(), Error> {
+                match self {
+                    $( DriverConfig::$variant(c) => <$module::$kind as Kind>::validate(cattle, auth, project, c).await ),+
+                }
+            }
+
+            /// Performs the receiver's action, or `step`.
+            pub async fn execute(
+                &self,
+                cattle: &Cattle,
+                states: &States,
+                project: &str,
+                receiver: ReceiverId,
+                step: Step,
+                dry_run: bool,
+            ) -> Result<Outcome, Error> {
+                match self {
+                    $( DriverConfig::$variant(c) => {
+                        let cx = Cx { cattle, state: &states.$module, project, receiver };
+                        <$module::$kind as Kind>::execute(&cx, c, step, dry_run).await
+                    } ),+
+                }
+            }
         }
+    };
+}
+
+drivers! {
+    ScaleService => scale_service::ScaleService, tag 0;
+    ScaleHost => scale_host::ScaleHost, tag 1;
+    ServiceUpgrade => service_upgrade::ServiceUpgrade, tag 2;
+    ForwardPost => forward_post::ForwardPost, tag 3;
+}
+
+pub use forward_post::ForwardPostConfig;
+pub use scale_host::{DeleteOption, ScaleHostConfig};
+pub use scale_service::ScaleServiceConfig;
+pub use service_upgrade::{AddressType, PayloadFormat, ServiceUpgradeConfig};
+
+/// Helpers every driver's wire form uses: Rancher's error shapes, and the refusal of fields
+/// no Rancher version defined.
+pub mod fields {
+    use serde_json::{Map, Value};
+
+    use super::Parse;
+    use crate::error::Error;
+
+    pub fn bad(field: &'static str, message: impl Into<String>) -> Error {
+        Error::invalid(400, "InvalidOption", field, message)
+    }
+
+    pub fn missing(field: &'static str, message: impl Into<String>) -> Error {
+        Error::invalid(400, "MissingRequired", field, message)
+    }
+
+    /// A non-blank string, or `missing(field, message)`.
+    pub fn non_empty(v: Option<&str>, field: &'static str, message: &str) -> Result<String, Error> {
+        match v {
+            Some(s) if !s.trim().is_empty() => Ok(s.to_owned()),
+            _ => Err(missing(field, message)),
+        }
+    }
+
+    /// An integer field: at least `min`, and small enough for a `u32`.
+    pub fn count(v: Option<i64>, field: &'static str, min: i64, what: &str) -> Result<u32, Error> {
+        match v {
+            None => Err(missing(field, format!("{what} not provided"))),
+            Some(n) if n < min => Err(Error::invalid(
+                400,
+                "MinLimitExceeded",
+                field,
+                format!("{what} must be at least {min}, got {n}"),
+            )),
+            Some(n) => u32::try_from(n).map_err(|_| {
+                Error::invalid(
+                    400,
+                    "MaxLimitExceeded",
+                    field,
+                    format!("{what} is too large: {n}"),
+                )
+            }),
+        }
+    }
+
+    /// Deserializes a driver's wire struct from its config object.
+    pub fn read<'a, T: serde::Deserialize<'a>>(config: &'a Value) -> Result<T, Error> {
+        if !config.is_object() {
+            return Err(missing("config", "Driver config not found"));
+        }
+        T::deserialize(config).map_err(|e| Error::BadRequest(format!("Bad request body: {e}")))
+    }
+
+    /// On create, a config must not carry fields no Rancher version defined.
+    pub fn known_only(unknown: &Map<String, Value>, mode: Parse) -> Result<(), Error> {
+        match (mode, unknown.keys().next()) {
+            (Parse::Stored, _) | (_, None) => Ok(()),
+            (Parse::Create, Some(name)) => {
+                let name: String = name.chars().take(64).collect();
+                Err(Error::invalid(
+                    422,
+                    "InvalidOption",
+                    name.clone(),
+                    format!("unknown field {name} in the driver config"),
+                ))
+            }
+        }
+    }
+
+    /// A schema field: `{"type": kind, "create": true, "nullable": true}` plus `extra`.
+    pub fn field(kind: &str, extra: Value) -> Value {
+        let mut v = serde_json::json!({"type": kind, "create": true, "nullable": true});
+        if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
+            m.extend(e);
+        }
+        v
     }
 }

@@ -46,7 +46,9 @@ pub fn settings(args: &EdgeArgs) -> Result<Settings, ConfigError> {
         public_url: args.public_url.clone(),
         trust_forwarded_headers: args.trust_forwarded_headers,
         revocation_ttl: Duration::from_secs(args.revocation_ttl_secs),
-        scale_ttl: Duration::from_millis(args.scale_ttl_ms),
+        drivers: crate::drivers::Settings {
+            scale_ttl: Duration::from_millis(args.scale_ttl_ms),
+        },
         limits: args.limits()?,
         legacy_key_urls: args.legacy_key_urls,
     })
@@ -129,9 +131,11 @@ impl Edge {
     /// Validates the settings, builds the client and binds every listener. Errors name the
     /// setting at fault.
     pub async fn bind(cfg: EdgeConfig) -> Result<Edge, ConfigError> {
-        let client = Cattle::new(&cfg.cattle).map_err(|e| ConfigError::new("--cattle-url", e))?;
+        let client =
+            Cattle::new(&cfg.cattle).map_err(|e| ConfigError::new(e.setting(), e.to_string()))?;
         if let Some(url) = &cfg.settings.public_url {
-            crate::cattle::normalize_url(url).map_err(|e| ConfigError::new("--public-url", e))?;
+            crate::cattle::normalize_url(url)
+                .map_err(|e| ConfigError::new("--public-url", e.to_string()))?;
         }
         let certs = match &cfg.tls {
             Some((cert, key)) => {

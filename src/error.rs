@@ -14,7 +14,6 @@ use http_body_util::Full;
 use serde_json::json;
 
 use crate::cattle::CattleError;
-use crate::token::TokenError;
 
 /// Everything a request can fail with, by whose fault it is.
 #[derive(Debug, thiserror::Error)]
@@ -30,8 +29,12 @@ pub enum Error {
         message: String,
         field: Option<Cow<'static, str>>,
     },
-    #[error("{0}")]
-    Token(#[from] TokenError),
+    /// A token was refused; `detail` says why (for the log), `class` how it is answered.
+    #[error("{detail}")]
+    Token {
+        class: TokenRefusal,
+        detail: &'static str,
+    },
     /// The caller sent no credentials, or none of a usable form (401).
     #[error("{0}")]
     Unauthorized(String),
@@ -64,6 +67,18 @@ pub enum Error {
     /// A bug of ours: never expected.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// How a refused token is answered. Every refusal of one class looks the same from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRefusal {
+    /// Not a token of a form this build reads (400).
+    Malformed,
+    /// Its signature does not verify with any key of the ring, or its key id is not (or no
+    /// longer) in the ring (401, one message for both).
+    Untrusted,
+    /// Authentic, but past its expiry (401).
+    Expired,
 }
 
 /// What the caller of a refused token learns: the same for a bad signature and a key id
@@ -102,18 +117,15 @@ impl Error {
                 msg,
                 field.as_deref(),
             ),
-            Error::Token(e) => match e {
-                TokenError::TooLarge
-                | TokenError::Malformed
-                | TokenError::UnsupportedVersion
-                | TokenError::BadPayload => (S::BAD_REQUEST, "InvalidToken", msg, Some("token")),
-                TokenError::UnknownKey | TokenError::BadSignature => (
+            Error::Token { class, .. } => match class {
+                TokenRefusal::Malformed => (S::BAD_REQUEST, "InvalidToken", msg, Some("token")),
+                TokenRefusal::Untrusted => (
                     S::UNAUTHORIZED,
                     "InvalidToken",
                     UNTRUSTED_TOKEN.into(),
                     Some("token"),
                 ),
-                TokenError::Expired => (S::UNAUTHORIZED, "InvalidToken", msg, Some("token")),
+                TokenRefusal::Expired => (S::UNAUTHORIZED, "InvalidToken", msg, Some("token")),
             },
             Error::Unauthorized(_) => (S::UNAUTHORIZED, "Unauthorized", msg, None),
             Error::Forbidden(_) => (S::FORBIDDEN, "Forbidden", msg, None),
@@ -204,6 +216,13 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn token(class: TokenRefusal) -> Error {
+        Error::Token {
+            class,
+            detail: "refused",
+        }
+    }
+
     #[test]
     fn statuses_follow_what_senders_retry() {
         let rejected = |status| CattleError::Rejected {
@@ -213,9 +232,9 @@ mod tests {
             field: None,
         };
         let cases: Vec<(Error, u16)> = vec![
-            (Error::Token(TokenError::Malformed), 400),
-            (Error::Token(TokenError::BadSignature), 401),
-            (Error::Token(TokenError::UnknownKey), 401),
+            (token(TokenRefusal::Malformed), 400),
+            (token(TokenRefusal::Untrusted), 401),
+            (token(TokenRefusal::Expired), 401),
             (Error::Forbidden("revoked".into()), 403),
             (Error::Gone("removed".into()), 410),
             (Error::PayloadTooLarge(1), 413),
@@ -250,8 +269,16 @@ mod tests {
 
     #[test]
     fn a_removed_key_and_a_bad_signature_look_the_same() {
-        let a = Error::Token(TokenError::UnknownKey).parts();
-        let b = Error::Token(TokenError::BadSignature).parts();
+        let a = Error::Token {
+            class: TokenRefusal::Untrusted,
+            detail: "token key id is not in the key ring",
+        }
+        .parts();
+        let b = Error::Token {
+            class: TokenRefusal::Untrusted,
+            detail: "token signature is invalid",
+        }
+        .parts();
         assert_eq!((a.0, a.1, &a.2, a.3), (b.0, b.1, &b.2, b.3));
     }
 }

@@ -20,8 +20,9 @@ use serde_json::Value;
 
 use crate::cattle::wire::GenericObject;
 use crate::cattle::{AnswerExpiry, Auth, Cattle, CattleError};
+use crate::drivers::DriverConfig;
 use crate::error::Error;
-use crate::receiver::{DriverConfig, ReceiverId};
+use crate::receiver::ReceiverId;
 
 /// The generic object kind both Rancher's service and hookgate store receivers as.
 pub const KIND: &str = "webhookReceiver";

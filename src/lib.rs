@@ -1,13 +1,15 @@
 //! hookgate: receiver hooks for Rancher 1.x, as a stateless edge service.
 //!
 //! Module map (ARCHITECTURE.md has the whole picture), from the pure core outwards:
-//! - [`receiver`]: what a receiver is — id, project, driver config. Pure types.
-//! - [`token`]: seals receivers into URL-safe HMAC-SHA256 tokens and opens them. Pure.
+//! - [`receiver`]: a receiver's id. Pure.
+//! - [`codec`]: the canonical binary encoding a token's payload is written in. Pure.
+//! - [`token`]: the claims a token carries; sealing and opening with a key ring. Pure.
 //! - [`policy`]: dedupe, resolved alerts, cooldown. Pure decisions.
 //! - [`router`]: path → route, and the one dispatch of requests to handlers.
 //! - [`error`]: the one mapping from errors to statuses and Cattle's error envelope.
 //! - [`cattle`]: the Cattle client, the only code that talks upstream.
-//! - [`drivers`]: what receivers do (scaleService today), and their creation checks.
+//! - [`drivers`]: what receivers do, one module per driver: config, Rancher's JSON for it,
+//!   token encoding, policy settings, creation checks, execution, own state.
 //! - [`trigger`]: the hot path — query, token, revocation, policy, driver, response.
 //! - [`api`]: the management API, compatible with Rancher's `/v1-webhooks`.
 //! - [`legacy`]: Rancher's own receivers, reached by key URL; cached per project.
@@ -24,6 +26,7 @@
 pub mod api;
 pub mod app;
 pub mod cattle;
+pub mod codec;
 pub mod config;
 pub mod drivers;
 pub mod edge;

@@ -76,7 +76,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             };
             match ring.open(&token, hookgate::unix_now()) {
                 Ok(claims) => {
-                    let json = serde_json::to_string_pretty(&claims.view())
+                    let json = serde_json::to_string_pretty(&claims.to_json())
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
                     say!("{json}");
                     Ok(ExitCode::SUCCESS)
@@ -97,7 +97,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             };
             let transition = std::time::Duration::from_millis(args.transition_ms);
             let sim = hookgate::sim::Sim::new(&seed, transition)
-                .map_err(|e| ConfigError::new("--seed", e))?;
+                .map_err(|e| ConfigError::new("--seed", e.to_string()))?;
             runtime()?.block_on(async {
                 let listener = tokio::net::TcpListener::bind(args.listen)
                     .await

@@ -1,4 +1,4 @@
-//! Prometheus exposition (SPEC §7): triggers by driver and outcome, Cattle call latency,
+//! Prometheus exposition (docs/serving.md): triggers by driver and outcome, Cattle call latency,
 //! cache hits and misses. Label values come from closed sets (driver names, outcome names,
 //! status classes, cache names), so cardinality is bounded; no label ever holds an id, a URL
 //! or a token.

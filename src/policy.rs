@@ -14,7 +14,31 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::receiver::OnResolved;
+/// What a `resolved` Alertmanager/Grafana notification does (docs/triggers.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub enum OnResolved {
+    /// Acknowledge and do nothing (the default: an alert ending is not a reason to act).
+    #[default]
+    Ignore = 0,
+    /// Undo exactly the step the alert's firing took.
+    Reverse = 1,
+    /// Perform the configured action, as Rancher did for any POST.
+    Trigger = 2,
+}
+
+impl OnResolved {
+    /// In the order of their discriminants (the token's encoding).
+    pub const ALL: [OnResolved; 3] = [OnResolved::Ignore, OnResolved::Reverse, OnResolved::Trigger];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OnResolved::Ignore => "ignore",
+            OnResolved::Reverse => "reverse",
+            OnResolved::Trigger => "trigger",
+        }
+    }
+}
 
 /// How many alerts a receiver remembers; the oldest is forgotten first (and may then act
 /// again if a sender repeats it).

@@ -18,39 +18,15 @@ const MAX_URI: usize = 8 * 1024;
 pub enum Route<'a> {
     /// `POST /v1-webhooks/endpoint`
     Trigger,
-    /// `GET /v1-webhooks`
-    ApiRoot,
-    /// `GET /v1-webhooks/schemas`
-    Schemas,
-    /// `GET /v1-webhooks/schemas/{id}`
-    Schema(&'a str),
-    /// `GET|POST /v1-webhooks/receivers`
-    Receivers,
-    /// `GET|DELETE /v1-webhooks/receivers/{id}`
-    Receiver(&'a str),
+    /// The management API: the path after `/v1-webhooks` (empty, or starting with `/`),
+    /// which the API routes itself.
+    Api(&'a str),
     Healthz,
     Readyz,
     Metrics,
     /// `GET /` — the web UI.
     Ui,
     NotFound,
-}
-
-impl Route<'_> {
-    /// A stable name for logs and metrics (never the raw path, which may hold anything).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Route::Trigger => "trigger",
-            Route::ApiRoot => "api_root",
-            Route::Schemas | Route::Schema(_) => "schemas",
-            Route::Receivers | Route::Receiver(_) => "receivers",
-            Route::Healthz => "healthz",
-            Route::Readyz => "readyz",
-            Route::Metrics => "metrics",
-            Route::Ui => "ui",
-            Route::NotFound => "not_found",
-        }
-    }
 }
 
 pub fn route(path: &str) -> Route<'_> {
@@ -60,27 +36,15 @@ pub fn route(path: &str) -> Route<'_> {
         path
     };
     match trimmed {
-        "/" => return Route::Ui,
-        "/healthz" => return Route::Healthz,
-        "/readyz" => return Route::Readyz,
-        "/metrics" => return Route::Metrics,
-        _ => {}
-    }
-    let Some(rest) = trimmed.strip_prefix("/v1-webhooks") else {
-        return Route::NotFound;
-    };
-    if !rest.is_empty() && !rest.starts_with('/') {
-        return Route::NotFound;
-    }
-    let mut segs = rest.split('/').skip(1);
-    match (segs.next(), segs.next(), segs.next()) {
-        (None, _, _) => Route::ApiRoot,
-        (Some("endpoint"), None, _) => Route::Trigger,
-        (Some("schemas"), None, _) => Route::Schemas,
-        (Some("schemas"), Some(id), None) if !id.is_empty() => Route::Schema(id),
-        (Some("receivers"), None, _) => Route::Receivers,
-        (Some("receivers"), Some(id), None) if !id.is_empty() => Route::Receiver(id),
-        _ => Route::NotFound,
+        "/" => Route::Ui,
+        "/healthz" => Route::Healthz,
+        "/readyz" => Route::Readyz,
+        "/metrics" => Route::Metrics,
+        "/v1-webhooks/endpoint" => Route::Trigger,
+        _ => match trimmed.strip_prefix("/v1-webhooks") {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => Route::Api(rest),
+            _ => Route::NotFound,
+        },
     }
 }
 
@@ -122,20 +86,10 @@ pub async fn dispatch(app: &App, req: Request<Incoming>) -> Resp {
             Error::MethodNotAllowed("GET, HEAD").response()
         }
         // The public listener of the proxy deployment never serves the management API.
-        Route::ApiRoot
-        | Route::Schemas
-        | Route::Schema(_)
-        | Route::Receivers
-        | Route::Receiver(_)
-            if conn.surface == Surface::Public =>
-        {
+        Route::Api(_) if conn.surface == Surface::Public => {
             Error::NotFound("no such route".into()).response()
         }
-        Route::ApiRoot
-        | Route::Schemas
-        | Route::Schema(_)
-        | Route::Receivers
-        | Route::Receiver(_) => crate::api::handle(app, r, &parts, body, conn).await,
+        Route::Api(rest) => crate::api::handle(app, rest, &parts, body, conn).await,
         Route::Ui => Error::NotFound(
             "the web UI is not in this build yet; the API is at /v1-webhooks".into(),
         )
@@ -153,19 +107,14 @@ mod tests {
         let cases = [
             ("/v1-webhooks/endpoint", Route::Trigger),
             ("/v1-webhooks/endpoint/", Route::Trigger),
-            ("/v1-webhooks", Route::ApiRoot),
-            ("/v1-webhooks/", Route::ApiRoot),
-            ("/v1-webhooks/schemas", Route::Schemas),
+            ("/v1-webhooks", Route::Api("")),
+            ("/v1-webhooks/", Route::Api("")),
             (
-                "/v1-webhooks/schemas/scaleService",
-                Route::Schema("scaleService"),
+                "/v1-webhooks/receivers/1go5/",
+                Route::Api("/receivers/1go5"),
             ),
-            ("/v1-webhooks/receivers", Route::Receivers),
-            ("/v1-webhooks/receivers/1go5/", Route::Receiver("1go5")),
-            ("/v1-webhooks/receivers/1go5/x", Route::NotFound),
-            ("/v1-webhooks/endpoint/x", Route::NotFound),
+            ("/v1-webhooks/endpoint/x", Route::Api("/endpoint/x")),
             ("/v1-webhooksx", Route::NotFound),
-            ("/v1-webhooks//endpoint", Route::NotFound),
             ("/healthz", Route::Healthz),
             ("/readyz", Route::Readyz),
             ("/metrics", Route::Metrics),

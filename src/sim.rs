@@ -1,4 +1,4 @@
-//! A Cattle v2-beta simulator (SPEC §9, cattle-api.md Appendix A): enough of Rancher's API,
+//! A Cattle v2-beta simulator (docs/cattle.md): enough of Rancher's API,
 //! faithful in its shapes, codes and state machine, for hookgate's client, tests, the demo and
 //! load runs. It keeps its own wire handling (JSON maps and its own seed types) and never
 //! imports the client's types, so each checks the other.
@@ -6,6 +6,8 @@
 //! Admin endpoints outside the Cattle API: `/_sim/faults` (inject status, latency or dropped
 //! connections) and `/_sim/calls` (what was requested).
 
+mod machine;
+mod query;
 mod schema;
 mod store;
 
@@ -24,7 +26,7 @@ use serde_json::{json, Map, Value};
 use tokio::net::TcpListener;
 
 use store::World;
-pub use store::{ApiError, DEFAULT_WORLD};
+pub use store::{ApiError, SeedError, DEFAULT_WORLD};
 
 /// A fault to inject on requests whose path starts with `path_prefix`.
 #[derive(Debug, Clone, Deserialize)]
@@ -74,9 +76,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Sim {
     /// A simulator holding the world described by `seed` (the format of `world.json`).
-    pub fn new(seed: &str, transition: Duration) -> Result<Self, String> {
+    pub fn new(seed: &str, transition: Duration) -> Result<Self, SeedError> {
+        // A random seed for fault rates; a fixed one if the OS has no random source.
         let mut s = [0u8; 8];
-        getrandom::fill(&mut s).map_err(|e| e.to_string())?;
+        let _ = getrandom::fill(&mut s);
         Ok(Self {
             world: Mutex::new(World::from_seed(seed, transition)?),
             faults: Mutex::new(Vec::new()),
@@ -85,7 +88,7 @@ impl Sim {
         })
     }
 
-    /// The default world of SPEC §9.
+    /// The default world (docs/cattle.md, "The simulator").
     pub fn with_default_world(transition: Duration) -> Self {
         match Self::new(DEFAULT_WORLD, transition) {
             Ok(s) => s,
@@ -409,7 +412,7 @@ fn empty(status: StatusCode) -> Resp {
     r
 }
 
-/// Cattle's error envelope (cattle-api.md §3.3).
+/// Cattle's error envelope (docs/cattle.md, "Errors").
 pub fn error_body(e: &ApiError) -> Value {
     let mut id = [0u8; 16];
     let _ = getrandom::fill(&mut id);

@@ -1,4 +1,4 @@
-//! Sealed receiver tokens and the key ring that seals and opens them (SPEC §3).
+//! Sealed receiver tokens and the key ring that seals and opens them (docs/token.md).
 //!
 //! Wire form, all URL-safe: `hg1.<kid>.<payload>.<tag>` where `kid` names the key
 //! (1–16 of `[A-Za-z0-9_-]`), `payload` is the canonical binary claim encoding
@@ -20,9 +20,39 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::receiver::Claims;
+use crate::drivers::DriverConfig;
+use crate::error::{Error, TokenRefusal};
+use crate::receiver::ReceiverId;
 
 type HmacSha256 = Hmac<Sha256>;
+
+/// Everything a token carries: the whole receiver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claims {
+    pub receiver_id: ReceiverId,
+    pub project_id: String,
+    /// Unix seconds.
+    pub issued_at: u64,
+    /// Unix seconds; the token is refused from this instant on.
+    pub expires_at: Option<u64>,
+    pub config: DriverConfig,
+}
+
+impl Claims {
+    /// The claims as `hookgate inspect` prints them, in Rancher's `<driver>Config` naming.
+    pub fn to_json(&self) -> serde_json::Value {
+        let driver = self.config.driver().name();
+        let mut v = serde_json::json!({
+            "receiverId": self.receiver_id.to_string(),
+            "projectId": self.project_id,
+            "issuedAt": self.issued_at,
+            "expiresAt": self.expires_at,
+            "driver": driver,
+        });
+        v[format!("{driver}Config")] = self.config.to_json();
+        v
+    }
+}
 
 /// The only version this build seals and opens.
 pub const PREFIX: &str = "hg1.";
@@ -35,22 +65,58 @@ const TAG_B64_LEN: usize = 43;
 
 /// Why a token was refused. The variants are classes the HTTP layer maps to statuses; the
 /// token itself is never part of an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenError {
-    #[error("token is longer than {MAX_TOKEN_LEN} bytes")]
     TooLarge,
-    #[error("token is malformed")]
     Malformed,
-    #[error("token version is not supported")]
     UnsupportedVersion,
-    #[error("token key id is not in the key ring")]
     UnknownKey,
-    #[error("token signature is invalid")]
     BadSignature,
-    #[error("token payload is invalid")]
     BadPayload,
-    #[error("token has expired")]
     Expired,
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+impl TokenError {
+    /// How the HTTP layer answers it.
+    pub fn class(self) -> TokenRefusal {
+        match self {
+            TokenError::TooLarge
+            | TokenError::Malformed
+            | TokenError::UnsupportedVersion
+            | TokenError::BadPayload => TokenRefusal::Malformed,
+            TokenError::UnknownKey | TokenError::BadSignature => TokenRefusal::Untrusted,
+            TokenError::Expired => TokenRefusal::Expired,
+        }
+    }
+
+    fn text(self) -> &'static str {
+        match self {
+            TokenError::TooLarge => "token is longer than 4096 bytes",
+            TokenError::Malformed => "token is malformed",
+            TokenError::UnsupportedVersion => "token version is not supported",
+            TokenError::UnknownKey => "token key id is not in the key ring",
+            TokenError::BadSignature => "token signature is invalid",
+            TokenError::BadPayload => "token payload is invalid",
+            TokenError::Expired => "token has expired",
+        }
+    }
+}
+
+impl From<TokenError> for Error {
+    fn from(e: TokenError) -> Self {
+        Error::Token {
+            class: e.class(),
+            detail: e.text(),
+        }
+    }
 }
 
 /// Why `seal` could not produce a token.
@@ -270,14 +336,14 @@ impl KeyRing {
     /// Seals the claims with the signing key.
     pub fn seal(&self, claims: &Claims) -> Result<String, SealError> {
         claims.config.check().map_err(SealError::InvalidClaims)?;
-        if !codec::encodable(claims) {
-            return Err(SealError::TooLarge);
-        }
         let Some(key) = self.keys.first() else {
             return Err(SealError::TooLarge);
         };
         let mut payload = Vec::with_capacity(128);
-        codec::encode(claims, &mut payload);
+        // A string over 255 bytes or a map over 255 entries does not fit the encoding.
+        if !codec::encode(claims, &mut payload) {
+            return Err(SealError::TooLarge);
+        }
         let mut out = String::with_capacity(PREFIX.len() + key.id.len() + payload.len() * 2 + 48);
         out.push_str(PREFIX);
         out.push_str(&key.id);

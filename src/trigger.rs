@@ -16,12 +16,11 @@ use serde_json::{json, Value};
 
 use crate::app::App;
 use crate::cattle::Auth;
-use crate::drivers::{self, Outcome, Step};
+use crate::drivers::{DriverConfig, Outcome, Step};
 use crate::error::Error;
 use crate::http::Resp;
 use crate::policy::{self, Decision, Notification};
-use crate::receiver::{Claims, DriverConfig, OnResolved};
-use crate::token::TokenError;
+use crate::token::{Claims, TokenError};
 
 /// What the query string asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -47,7 +46,7 @@ const UNKNOWN_KEY: &str = "Requested webhook has been revoked/does not exist for
 pub fn parse_query(query: Option<&str>) -> Result<TriggerQuery<'_>, Error> {
     let q = query.unwrap_or("");
     if q.len() > crate::token::MAX_TOKEN_LEN + 64 {
-        return Err(Error::Token(TokenError::TooLarge));
+        return Err(TokenError::TooLarge.into());
     }
     let (mut token, mut dry_run, mut key, mut project) = (None, None, None, None);
     for pair in q.split('&').filter(|p| !p.is_empty()) {
@@ -154,7 +153,7 @@ pub async fn handle(app: &App, parts: &Parts, body: Incoming) -> Resp {
                         | TokenError::UnsupportedVersion
                         | TokenError::BadPayload => "malformed",
                     };
-                    return refused(Error::Token(e), reason, None, started);
+                    return refused(e.into(), reason, None, started);
                 }
             };
             match app
@@ -171,10 +170,10 @@ pub async fn handle(app: &App, parts: &Parts, body: Incoming) -> Resp {
         }
         Target::Legacy { key, project } => {
             let parse = |driver: &str, config: &Value| {
-                crate::api::wire::stored_config(driver, config, project).map_err(|e| e.to_string())
+                DriverConfig::from_stored(driver, config, project).map_err(|e| e.to_string())
             };
             let validate = |config: DriverConfig| async move {
-                drivers::validate(&app.cattle, Auth::Service, project, &config).await
+                config.validate(&app.cattle, Auth::Service, project).await
             };
             match app
                 .legacy
@@ -228,27 +227,31 @@ pub async fn handle(app: &App, parts: &Parts, body: Incoming) -> Resp {
     )
 }
 
-/// The policy a receiver's driver applies: what a resolved alert does, and the cooldown.
-fn policy_of(config: &DriverConfig) -> (OnResolved, u32) {
-    match config {
-        DriverConfig::ScaleService(c) => (c.on_resolved, c.cooldown_seconds),
-        DriverConfig::ScaleHost(c) => (c.on_resolved, c.cooldown_seconds),
-        DriverConfig::ServiceUpgrade(_) | DriverConfig::ForwardPost(_) => (OnResolved::Trigger, 0),
-    }
-}
-
-/// Policy and action, under the receiver's lock so that decide → act → record is atomic.
+/// Policy and action. With a policy, under the receiver's lock, so that decide → act →
+/// record is atomic; without one, every trigger acts.
 async fn run(
     app: &App,
     claims: &Claims,
     note: &Notification,
     dry_run: bool,
 ) -> Result<Outcome, Error> {
-    let (on_resolved, cooldown) = policy_of(&claims.config);
+    let act = |step| {
+        claims.config.execute(
+            &app.cattle,
+            &app.drivers,
+            &claims.project_id,
+            claims.receiver_id,
+            step,
+            dry_run,
+        )
+    };
+    let Some(p) = claims.config.policy() else {
+        return act(Step::Forward).await;
+    };
     let lease = app.receiver_state(claims.receiver_id);
     let mut state = lease.lock().await;
     let now = crate::unix_now();
-    let decision = policy::decide(&state, note, on_resolved, cooldown, now);
+    let decision = policy::decide(&state, note, p.on_resolved, p.cooldown_seconds, now);
     let step = match decision {
         Decision::Act => Step::Forward,
         Decision::Reverse { delta } => Step::Reverse { delta },
@@ -268,7 +271,7 @@ async fn run(
         }
         Decision::Cooldown { eligible_at } => return Ok(Outcome::Cooldown { eligible_at }),
     };
-    let outcome = drivers::execute(app, claims, step, dry_run).await?;
+    let outcome = act(step).await?;
     if !dry_run {
         policy::record(&mut state, note, decision, outcome.change(), now);
     }
@@ -352,10 +355,10 @@ fn finish(claims: &Claims, result: Result<Done, Error>, started: Instant) -> Res
                 "driver": driver,
                 "outcome": done.outcome.name(),
                 "dryRun": done.dry_run,
-                "message": done.outcome.message(done.dry_run),
+                "message": done.outcome.message(),
             });
-            if let (Value::Object(m), Value::Object(extra)) = (&mut body, done.outcome.details()) {
-                m.extend(extra);
+            if let Value::Object(m) = &mut body {
+                m.extend(done.outcome.details());
             }
             crate::http::json(StatusCode::OK, &body)
         }

@@ -1,4 +1,4 @@
-//! Cattle v2-beta JSON as the client reads and writes it (cattle-api.md §2–3). Only the
+//! Cattle v2-beta JSON as the client reads and writes it (docs/cattle.md). Only the
 //! fields hookgate uses are named; everything else is ignored on read. Nothing here is shared
 //! with the simulator.
 
@@ -175,7 +175,7 @@ pub struct NewExternalHostEvent<'a> {
     pub delete_host: bool,
 }
 
-/// Body of the `upgrade` action (cattle-api.md §2.3).
+/// Body of the `upgrade` action (docs/cattle.md, "Resources hookgate uses").
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpgradeRequest {

@@ -1,7 +1,7 @@
 //! What the simulator knows about each Cattle resource type: its collection, id prefix,
 //! fields (with which may be set on create, changed by PUT, used as filters), the state
 //! machine's actions, and the schema documents a schema-driven client reads
-//! (cattle-api.md §1.4, §2).
+//! (docs/cattle.md).
 
 use serde_json::{json, Map, Value};
 
@@ -52,7 +52,7 @@ pub struct TypeInfo {
 
 use Kind::*;
 
-/// Fields every resource has (cattle-api.md §2.1).
+/// Fields every resource has (docs/cattle.md).
 pub const COMMON: &[Field] = &[
     f("accountId", Ref, false, false, true),
     f("created", Date, false, false, true),
@@ -273,7 +273,7 @@ impl TypeInfo {
     }
 }
 
-/// Filter modifiers by field kind (cattle-api.md §3.2).
+/// Filter modifiers by field kind (docs/cattle.md, "Collections").
 pub fn modifiers(kind: Kind) -> &'static [&'static str] {
     match kind {
         Str | Ref => &["eq", "ne", "prefix", "like", "notlike", "null", "notnull"],

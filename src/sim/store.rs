@@ -1,15 +1,15 @@
-//! The simulator's world: projects, API keys and resources, with Cattle's validation, state
-//! machine (cattle-api.md §2.2), filters, sorting and pagination (§3). Resources are kept
-//! as JSON maps, so PUT merges and filters work on any field the schema names. Transitions
-//! complete lazily: a resource in `upgrading` reads `upgraded` once its delay has passed,
-//! whoever looks first — the same thing a client sees from Cattle's background processes.
+//! The simulator's world: projects, API keys and resources, created, read, updated and
+//! deleted with Cattle's validation (docs/cattle.md). Resources are kept as JSON maps, so PUT
+//! merges and filters work on any field the schema names. The state machine (actions,
+//! transitions) is in `machine.rs`; listing (filters, sort, pagination) in `query.rs`.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::machine::{available_actions, Pending};
 use super::schema::{self, Kind, TypeInfo, SERVICE_KINDS};
 use crate::time;
 
@@ -77,27 +77,20 @@ impl ApiKey {
     }
 }
 
-/// A transition in progress: when it completes, the state becomes `to`.
-struct Pending {
-    due: Instant,
-    to: &'static str,
-    purge: bool,
-}
-
-struct Row {
-    ty: &'static TypeInfo,
-    num: u64,
-    project: String,
-    data: Map<String, Value>,
-    pending: Option<Pending>,
+pub(super) struct Row {
+    pub(super) ty: &'static TypeInfo,
+    pub(super) num: u64,
+    pub(super) project: String,
+    pub(super) data: Map<String, Value>,
+    pub(super) pending: Option<Pending>,
 }
 
 pub struct World {
     pub projects: Vec<Project>,
     pub keys: Vec<ApiKey>,
-    rows: BTreeMap<(&'static str, u64), Row>,
+    pub(super) rows: BTreeMap<(&'static str, u64), Row>,
     next_num: u64,
-    transition: Duration,
+    pub(super) transition: Duration,
 }
 
 // Seed file wire types: the simulator's own, shared with nothing.
@@ -125,7 +118,7 @@ struct SeedKey {
     projects: Vec<String>,
 }
 
-/// The default world of SPEC §9.
+/// The default world (docs/cattle.md, "The simulator").
 pub const DEFAULT_WORLD: &str = include_str!("world.json");
 
 /// Parses a formatted id: `1`, then lowercase letters, then the number (§1.3).
@@ -141,9 +134,19 @@ pub fn parse_id(id: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// Why a seed file does not describe a world.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeedError {
+    #[error("seed: {0}")]
+    Json(String),
+    #[error("seed resource {index}: {problem}")]
+    Resource { index: usize, problem: &'static str },
+}
+
 impl World {
-    pub fn from_seed(text: &str, transition: Duration) -> Result<Self, String> {
-        let seed: SeedWorld = serde_json::from_str(text).map_err(|e| format!("seed: {e}"))?;
+    pub fn from_seed(text: &str, transition: Duration) -> Result<Self, SeedError> {
+        let seed: SeedWorld =
+            serde_json::from_str(text).map_err(|e| SeedError::Json(e.to_string()))?;
         let mut w = World {
             projects: seed
                 .projects
@@ -167,7 +170,7 @@ impl World {
             transition,
         };
         for (i, mut r) in seed.resources.into_iter().enumerate() {
-            let at = |what: &str| format!("seed resource {i}: {what}");
+            let at = |problem| SeedError::Resource { index: i, problem };
             let type_name = r
                 .get("type")
                 .and_then(Value::as_str)
@@ -238,33 +241,7 @@ impl World {
         self.projects.iter().find(|p| p.id == id)
     }
 
-    /// Completes every transition whose time has come.
-    pub fn settle(&mut self, now: Instant) {
-        for row in self.rows.values_mut() {
-            if row.pending.as_ref().is_some_and(|p| p.due <= now) {
-                if let Some(p) = row.pending.take() {
-                    row.data.insert("state".into(), p.to.into());
-                    if p.purge {
-                        row.data.insert("removed".into(), time::now_iso().into());
-                    }
-                }
-            }
-        }
-    }
-
-    fn start(&mut self, key: (&'static str, u64), during: &'static str, to: &'static str) {
-        let due = Instant::now() + self.transition;
-        if let Some(row) = self.rows.get_mut(&key) {
-            row.data.insert("state".into(), during.into());
-            row.pending = Some(Pending {
-                due,
-                to,
-                purge: false,
-            });
-        }
-    }
-
-    fn find(
+    pub(super) fn find(
         &self,
         ty: &'static TypeInfo,
         project: &str,
@@ -277,7 +254,7 @@ impl World {
         }
     }
 
-    fn state_of(&self, k: (&'static str, u64)) -> String {
+    pub(super) fn state_of(&self, k: (&'static str, u64)) -> String {
         self.rows
             .get(&k)
             .and_then(|r| r.data.get("state"))
@@ -299,7 +276,7 @@ impl World {
 
     /// A resource as Cattle writes it: every schema field (nulls included), `links.self`,
     /// the actions valid in its current state, `XTS` twins of dates.
-    fn render(&self, row: &Row, scope: &str) -> Value {
+    pub(super) fn render(&self, row: &Row, scope: &str) -> Value {
         let mut out = Map::new();
         let id = format!("1{}{}", row.ty.prefix, row.num);
         let self_url = format!("{scope}/{}/{id}", row.ty.plural);
@@ -339,119 +316,6 @@ impl World {
         out.insert("links".into(), json!({ "self": self_url }));
         out.insert("actions".into(), Value::Object(actions));
         Value::Object(out)
-    }
-
-    /// Lists a collection: filters, sort, pagination (§3). `self_url` is the request's URL.
-    pub fn list(
-        &self,
-        ty: &'static TypeInfo,
-        project: &str,
-        query: &[(String, String)],
-        scope: &str,
-        self_url: &str,
-    ) -> Value {
-        let show_removed = query.iter().any(|(k, _)| k == "_removed");
-        let mut filters: BTreeMap<(&'static str, &str), Vec<&str>> = BTreeMap::new();
-        let (mut sort, mut desc, mut limit, mut offset) = (None, false, 100usize, 0usize);
-        for (k, v) in query {
-            match k.as_str() {
-                "sort" => sort = ty.field(v).filter(|f| f.filter),
-                "order" => desc = v == "desc",
-                "limit" => {
-                    limit = match v.parse::<i64>() {
-                        Ok(n) if n <= 0 => 3000,
-                        Ok(n) => usize::try_from(n).unwrap_or(3000).min(3000),
-                        Err(_) => 100,
-                    }
-                }
-                "marker" => {
-                    offset = v
-                        .strip_prefix('m')
-                        .and_then(|n| n.parse().ok())
-                        .unwrap_or(0)
-                }
-                _ => {
-                    let (name, modifier) = split_modifier(k);
-                    // Unknown or non-filterable parameters are silently ignored (§3.2).
-                    if let Some(f) = ty.field(name).filter(|f| f.filter) {
-                        if schema::modifiers(f.kind).contains(&modifier) {
-                            filters.entry((f.name, modifier)).or_default().push(v);
-                        }
-                    }
-                }
-            }
-        }
-        let mut rows: Vec<&Row> = self
-            .rows
-            .range((ty.plural, 0)..=(ty.plural, u64::MAX))
-            .map(|(_, r)| r)
-            .filter(|r| r.project == project)
-            .filter(|r| show_removed || r.data.get("removed").is_none_or(Value::is_null))
-            .filter(|r| {
-                filters.iter().all(|((name, m), values)| {
-                    let kind = ty.field(name).map_or(Kind::Str, |f| f.kind);
-                    matches(r.data.get(*name), kind, m, values)
-                })
-            })
-            .collect();
-        if let Some(f) = sort {
-            rows.sort_by(|a, b| {
-                let o = compare(a.data.get(f.name), b.data.get(f.name));
-                if desc { o.reverse() } else { o }.then(a.num.cmp(&b.num))
-            });
-        }
-        let total = rows.len();
-        let page: Vec<Value> = rows
-            .iter()
-            .skip(offset)
-            .take(limit)
-            .map(|r| self.render(r, scope))
-            .collect();
-        let partial = offset + limit < total;
-        let next = partial.then(|| with_marker(self_url, offset + limit));
-        let filter_doc: Map<String, Value> = ty
-            .all_fields()
-            .filter(|f| f.filter)
-            .map(|f| {
-                let used: Vec<Value> = filters
-                    .iter()
-                    .filter(|((n, _), _)| *n == f.name)
-                    .flat_map(|((_, m), vs)| {
-                        vs.iter().map(move |v| json!({"modifier": m, "value": v}))
-                    })
-                    .collect();
-                let v = if used.is_empty() {
-                    Value::Null
-                } else {
-                    Value::Array(used)
-                };
-                (f.name.to_owned(), v)
-            })
-            .collect();
-        let sort_links: Map<String, Value> = ty
-            .all_fields()
-            .filter(|f| f.filter)
-            .map(|f| {
-                (
-                    f.name.to_owned(),
-                    format!("{}/{}?sort={}", scope, ty.plural, f.name).into(),
-                )
-            })
-            .collect();
-        json!({
-            "type": "collection",
-            "resourceType": ty.id,
-            "links": {"self": self_url},
-            "createTypes": {},
-            "actions": {},
-            "createDefaults": {},
-            "data": page,
-            "sortLinks": sort_links,
-            "pagination": {"first": null, "previous": null, "next": next, "limit": limit,
-                           "total": null, "partial": partial},
-            "sort": sort.map(|f| json!({"name": f.name, "order": if desc {"desc"} else {"asc"}, "reverse": null})),
-            "filters": filter_doc,
-        })
     }
 
     pub fn create(
@@ -536,19 +400,6 @@ impl World {
         self.insert_row(ty, num, project.to_owned(), data);
         self.start((ty.plural, num), during, to);
         Ok(self.render(&self.rows[&(ty.plural, num)], scope))
-    }
-
-    /// `host.evacuate`: deactivate the host, and with `deleteHost` remove and purge it.
-    fn evacuate(&mut self, host: (&'static str, u64), delete: bool) {
-        let due = Instant::now() + self.transition;
-        if let Some(row) = self.rows.get_mut(&host) {
-            row.data.insert("state".into(), "deactivating".into());
-            row.pending = Some(Pending {
-                due,
-                to: if delete { "purged" } else { "inactive" },
-                purge: delete,
-            });
-        }
     }
 
     fn check_service_name(
@@ -653,185 +504,6 @@ impl World {
         self.start(k, "removing", "removed");
         Ok(self.render(&self.rows[&k], scope))
     }
-
-    /// `POST …/{id}/?action=NAME` — 202 with the resource in its transitioning state.
-    pub fn action(
-        &mut self,
-        ty: &'static TypeInfo,
-        project: &str,
-        id: &str,
-        action: &str,
-        body: Map<String, Value>,
-        scope: &str,
-    ) -> Result<Value, ApiError> {
-        let k = self.find(ty, project, id)?;
-        if !ty.resource_actions.contains(&action) {
-            return Err(ApiError::invalid("InvalidAction", "action"));
-        }
-        let state = self.state_of(k);
-        if !available_actions(ty, &state).contains(&action) {
-            return Err(ApiError::invalid("ActionNotAvailable", "action"));
-        }
-        if action == "remove" {
-            return self.delete(ty, project, id, scope);
-        }
-        let (during, to) = match (ty.id, action) {
-            ("service", "upgrade") => {
-                self.upgrade(k, &body)?;
-                ("upgrading", "upgraded")
-            }
-            ("service", "finishupgrade") => ("finishing-upgrade", "active"),
-            ("service", "cancelupgrade") => ("canceling-upgrade", "canceled-upgrade"),
-            ("service", "continueupgrade") => ("upgrading", "upgraded"),
-            ("service", "rollback") => {
-                let prev = self.rows[&k]
-                    .data
-                    .get("upgrade")
-                    .and_then(|u| u.pointer("/inServiceStrategy/previousLaunchConfig"))
-                    .cloned();
-                if let (Some(prev), Some(row)) = (prev, self.rows.get_mut(&k)) {
-                    row.data.insert("launchConfig".into(), prev);
-                }
-                ("rolling-back", "active")
-            }
-            (_, "activate") => ("activating", "active"),
-            (_, "deactivate") => ("deactivating", "inactive"),
-            (_, "evacuate") => ("deactivating", "inactive"),
-            (_, "restart") => ("restarting", "active"),
-            (_, "purge") => ("purging", "purged"),
-            (_, "update") => return self.update(ty, project, id, body, scope),
-            _ => return Err(ApiError::invalid("InvalidAction", "action")),
-        };
-        self.start(k, during, to);
-        Ok(self.render(&self.rows[&k], scope))
-    }
-
-    /// Validates and applies an in-service upgrade (§2.3).
-    fn upgrade(
-        &mut self,
-        k: (&'static str, u64),
-        body: &Map<String, Value>,
-    ) -> Result<(), ApiError> {
-        let Some(Value::Object(strategy)) = body.get("inServiceStrategy") else {
-            return Err(ApiError::invalid("MissingRequired", "inServiceStrategy"));
-        };
-        let launch = strategy.get("launchConfig").filter(|v| !v.is_null());
-        let secondary = strategy
-            .get("secondaryLaunchConfigs")
-            .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()));
-        if launch.is_none() && secondary.is_none() {
-            return Err(ApiError::invalid("InvalidOption", "inServiceStrategy"));
-        }
-        let row = self.rows.get_mut(&k).ok_or_else(|| ApiError::status(404))?;
-        if launch.is_none()
-            && row.data.get("kind").and_then(Value::as_str) == Some("loadBalancerService")
-        {
-            return Err(ApiError::invalid("InvalidOption", "launchConfig"));
-        }
-        for (f, min) in [("batchSize", 1), ("intervalMillis", 100)] {
-            if strategy
-                .get(f)
-                .and_then(Value::as_i64)
-                .is_some_and(|v| v < min)
-            {
-                return Err(ApiError::invalid("MinLimitExceeded", f));
-            }
-        }
-        let mut recorded = strategy.clone();
-        recorded.insert(
-            "previousLaunchConfig".into(),
-            row.data.get("launchConfig").cloned().unwrap_or(Value::Null),
-        );
-        if let Some(l) = launch {
-            row.data.insert("launchConfig".into(), l.clone());
-        }
-        row.data
-            .insert("upgrade".into(), json!({ "inServiceStrategy": recorded }));
-        Ok(())
-    }
-}
-
-/// Actions offered in a state (the state table of cattle-api.md §2.2; a few for the rest).
-pub fn available_actions(ty: &TypeInfo, state: &str) -> Vec<&'static str> {
-    let allowed: &[(&'static str, &[&str])] = match ty.id {
-        "service" => &[
-            ("activate", &["inactive", "restarting"]),
-            (
-                "deactivate",
-                &[
-                    "restarting",
-                    "active",
-                    "activating",
-                    "updating-inactive",
-                    "updating-active",
-                ],
-            ),
-            (
-                "update",
-                &[
-                    "inactive",
-                    "active",
-                    "updating-active",
-                    "updating-inactive",
-                    "finishing-upgrade",
-                    "activating",
-                    "canceling-upgrade",
-                    "upgrading",
-                    "rolling-back",
-                ],
-            ),
-            (
-                "remove",
-                &[
-                    "inactive",
-                    "registering",
-                    "active",
-                    "activating",
-                    "updating-active",
-                    "updating-inactive",
-                    "upgrading",
-                    "canceling-upgrade",
-                    "rolling-back",
-                    "deactivating",
-                    "requested",
-                    "canceled-upgrade",
-                    "upgraded",
-                    "finishing-upgrade",
-                    "restarting",
-                ],
-            ),
-            (
-                "upgrade",
-                &["active", "activating", "inactive", "updating-active"],
-            ),
-            ("continueupgrade", &["canceled-upgrade"]),
-            ("cancelupgrade", &["upgrading", "finishing-upgrade"]),
-            ("rollback", &["upgrading", "upgraded", "canceled-upgrade"]),
-            ("finishupgrade", &["upgraded"]),
-            ("restart", &["active"]),
-        ],
-        "host" => &[
-            ("activate", &["inactive"]),
-            ("deactivate", &["active"]),
-            ("update", &["active", "inactive", "registering"]),
-            ("evacuate", &["active", "inactive"]),
-            ("remove", &["active", "inactive", "registering", "error"]),
-            ("purge", &["removed"]),
-        ],
-        "stack" => &[
-            ("update", &["active"]),
-            ("remove", &["active", "activating", "requested"]),
-        ],
-        _ => &[(
-            "remove",
-            &["requested", "activating", "active", "created", "creating"],
-        )],
-    };
-    allowed
-        .iter()
-        .filter(|(_, states)| states.contains(&state))
-        .map(|(a, _)| *a)
-        .collect()
 }
 
 fn required_str<'a>(body: &'a Map<String, Value>, field: &str) -> Result<&'a str, ApiError> {
@@ -867,91 +539,6 @@ fn check_scale(v: &Value) -> Result<(), ApiError> {
     }
 }
 
-/// `name_ne` → (`name`, `ne`); a suffix that is no modifier is part of the name.
-fn split_modifier(param: &str) -> (&str, &str) {
-    const MODS: &[&str] = &[
-        "ne", "lt", "lte", "gt", "gte", "prefix", "like", "notlike", "null", "notnull", "eq",
-    ];
-    match param.rsplit_once('_') {
-        Some((name, m)) if MODS.contains(&m) && !name.is_empty() => (name, m),
-        _ => (param, "eq"),
-    }
-}
-
-fn as_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
-fn matches(v: Option<&Value>, kind: Kind, modifier: &str, values: &[&str]) -> bool {
-    let text = v.and_then(as_text);
-    match modifier {
-        "null" => text.is_none(),
-        "notnull" => text.is_some(),
-        "eq" => text.is_some_and(|t| values.contains(&t.as_str())),
-        "ne" => text.is_none_or(|t| !values.contains(&t.as_str())),
-        "prefix" => text.is_some_and(|t| values.iter().any(|p| t.starts_with(p))),
-        "like" => text.is_some_and(|t| values.iter().any(|p| like(p, &t))),
-        "notlike" => text.is_none_or(|t| !values.iter().any(|p| like(p, &t))),
-        _ => {
-            let Some(t) = text else { return false };
-            values.iter().all(|want| {
-                let ord = if kind == Kind::Int {
-                    match (t.parse::<i64>(), want.parse::<i64>()) {
-                        (Ok(a), Ok(b)) => a.cmp(&b),
-                        _ => return false,
-                    }
-                } else {
-                    t.as_str().cmp(want)
-                };
-                match modifier {
-                    "lt" => ord.is_lt(),
-                    "lte" => ord.is_le(),
-                    "gt" => ord.is_gt(),
-                    _ => ord.is_ge(),
-                }
-            })
-        }
-    }
-}
-
-/// SQL LIKE: `%` any run, `_` any one character.
-fn like(pattern: &str, text: &str) -> bool {
-    fn go(p: &[char], t: &[char]) -> bool {
-        match p.split_first() {
-            None => t.is_empty(),
-            Some(('%', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
-            Some(('_', rest)) => !t.is_empty() && go(rest, &t[1..]),
-            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    go(&p, &t)
-}
-
-fn compare(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
-    match (a.and_then(Value::as_i64), b.and_then(Value::as_i64)) {
-        (Some(x), Some(y)) => x.cmp(&y),
-        _ => a.and_then(as_text).cmp(&b.and_then(as_text)),
-    }
-}
-
-/// The request URL with `marker` set to `m<offset>`.
-fn with_marker(url: &str, offset: usize) -> String {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let mut parts: Vec<String> = query
-        .split('&')
-        .filter(|p| !p.is_empty() && !p.starts_with("marker="))
-        .map(str::to_owned)
-        .collect();
-    parts.push(format!("marker=m{offset}"));
-    format!("{base}?{}", parts.join("&"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -966,29 +553,6 @@ mod tests {
         assert_eq!(parse_id("15"), None);
         assert_eq!(parse_id("1s"), None);
         assert_eq!(parse_id("1s5x"), None);
-    }
-
-    #[test]
-    fn like_and_modifiers() {
-        assert!(like("we%", "web"));
-        assert!(like("w_b", "web"));
-        assert!(!like("w_b", "webs"));
-        assert_eq!(split_modifier("name_ne"), ("name", "ne"));
-        assert_eq!(split_modifier("scale_gte"), ("scale", "gte"));
-        assert_eq!(split_modifier("host_template"), ("host_template", "eq"));
-        assert!(matches(Some(&json!(3)), Kind::Int, "gt", &["2"]));
-        assert!(matches(Some(&json!(3)), Kind::Int, "lt", &["20"]));
-        assert!(!matches(Some(&json!(30)), Kind::Int, "lt", &["20"]));
-        assert!(matches(None, Kind::Str, "null", &["x"]));
-    }
-
-    #[test]
-    fn marker_replaces_marker() {
-        assert_eq!(
-            with_marker("http://h/x?limit=5&marker=m5", 10),
-            "http://h/x?limit=5&marker=m10"
-        );
-        assert_eq!(with_marker("http://h/x", 100), "http://h/x?marker=m100");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 use super::*;
-use crate::receiver::*;
+use crate::drivers::*;
+use crate::receiver::ReceiverId;
 use proptest::prelude::*;
 
 const NOW: u64 = 1_764_324_000;
@@ -49,7 +50,7 @@ fn every_driver() -> Vec<DriverConfig> {
             cooldown_seconds: 300,
             on_resolved: OnResolved::Reverse,
         }),
-        DriverConfig::ScaleHost(Box::new(ScaleHostConfig {
+        DriverConfig::ScaleHost(ScaleHostConfig {
             host_selector: Some(labels(&[("pool", "workers"), ("zone", "a")])),
             host_template_id: None,
             action: ScaleAction::Down,
@@ -59,8 +60,8 @@ fn every_driver() -> Vec<DriverConfig> {
             delete_option: Some(DeleteOption::LeastRecent),
             cooldown_seconds: 60,
             on_resolved: OnResolved::Trigger,
-        })),
-        DriverConfig::ScaleHost(Box::new(ScaleHostConfig {
+        }),
+        DriverConfig::ScaleHost(ScaleHostConfig {
             host_selector: None,
             host_template_id: Some("1ht1".into()),
             action: ScaleAction::Up,
@@ -70,8 +71,8 @@ fn every_driver() -> Vec<DriverConfig> {
             delete_option: None,
             cooldown_seconds: 0,
             on_resolved: OnResolved::Ignore,
-        })),
-        DriverConfig::ServiceUpgrade(Box::new(ServiceUpgradeConfig {
+        }),
+        DriverConfig::ServiceUpgrade(ServiceUpgradeConfig {
             service_selector: labels(&[("app", "web"), ("tier", "")]),
             tag: "1.2.3-alpha1".into(),
             payload_format: PayloadFormat::Alicloud,
@@ -79,13 +80,13 @@ fn every_driver() -> Vec<DriverConfig> {
             batch_size: 2,
             interval_millis: 5,
             start_first: true,
-        })),
-        DriverConfig::ForwardPost(Box::new(ForwardPostConfig {
+        }),
+        DriverConfig::ForwardPost(ForwardPostConfig {
             project_id: "1a5".into(),
             service_name: "pipeline-server".into(),
             port: "60080".into(),
             path: "/v1".into(),
-        })),
+        }),
     ]
 }
 

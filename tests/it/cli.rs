@@ -3,9 +3,9 @@
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
 
-use hookgate::receiver::{
-    Claims, DriverConfig, OnResolved, ReceiverId, ScaleAction, ScaleServiceConfig,
-};
+use hookgate::drivers::{DriverConfig, OnResolved, ScaleAction, ScaleServiceConfig};
+use hookgate::receiver::ReceiverId;
+use hookgate::token::Claims;
 use hookgate::token::KeyRing;
 
 fn hookgate(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {

@@ -4,6 +4,7 @@ mod api;
 mod cattle;
 mod cli;
 mod hostile;
+mod layout;
 mod security;
 mod serve;
 mod sim;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use hookgate::receiver::{DriverConfig, OnResolved, ScaleServiceConfig};
+use hookgate::drivers::{DriverConfig, OnResolved, ScaleServiceConfig};
 use http::Method;
 use serde_json::{json, Value};
 

@@ -1,4 +1,4 @@
-//! The simulator checked by raw HTTP with literal JSON, against cattle-api.md.
+//! The simulator checked by raw HTTP with literal JSON, against docs/cattle.md.
 
 use std::time::Duration;
 

@@ -277,10 +277,10 @@ mod edge {
     use hookgate::app::Settings;
     use hookgate::cattle::CattleConfig;
     use hookgate::config::Limits;
+    use hookgate::drivers::{DriverConfig, OnResolved, ScaleAction, ScaleServiceConfig};
     use hookgate::edge::{Deployment, EdgeConfig};
-    use hookgate::receiver::{
-        Claims, DriverConfig, OnResolved, ReceiverId, ScaleAction, ScaleServiceConfig,
-    };
+    use hookgate::receiver::ReceiverId;
+    use hookgate::token::Claims;
     use hookgate::token::KeyRing;
 
     pub struct Edge {
@@ -361,7 +361,9 @@ mod edge {
                     public_url: None,
                     trust_forwarded_headers: self.trust_forwarded_headers,
                     revocation_ttl: self.revocation_ttl,
-                    scale_ttl: self.scale_ttl,
+                    drivers: hookgate::drivers::Settings {
+                        scale_ttl: self.scale_ttl,
+                    },
                     limits: self.limits,
                     legacy_key_urls: self.legacy_key_urls,
                 },

@@ -1,9 +1,9 @@
-//! The trigger path over real HTTP against the simulator: SPEC §4 and §4.1, row by row.
+//! The trigger path over real HTTP against the simulator: docs/triggers.md, row by row.
 
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use hookgate::receiver::{DriverConfig, OnResolved, ScaleAction, ScaleServiceConfig};
+use hookgate::drivers::{DriverConfig, OnResolved, ScaleAction, ScaleServiceConfig};
 use http::Method;
 
 use crate::support::*;
