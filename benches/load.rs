@@ -227,6 +227,7 @@ async fn start_servers() -> Vec<Target> {
         revocation_ttl: Duration::from_secs(30),
         drivers: hookgate::drivers::Settings {
             scale_ttl: Duration::from_secs(1),
+            ..hookgate::drivers::Settings::default()
         },
         limits: limits.clone(),
         legacy_key_urls: true,

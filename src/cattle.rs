@@ -337,6 +337,17 @@ impl Cattle {
         let req = req
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| CattleError::Encode(format!("request URL: {e}")))?;
+        let (status, _, body) = self.send(req, MAX_RESPONSE).await?;
+        Ok((status, body))
+    }
+
+    /// Sends one request, bounded by the timeout, and reads at most `limit` bytes of its
+    /// answer. Returns the status, the answer's content type and its body.
+    async fn send(
+        &self,
+        req: Request<Full<Bytes>>,
+        limit: usize,
+    ) -> Result<(StatusCode, Option<HeaderValue>, Bytes), CattleError> {
         let started = Instant::now();
         let work = async {
             let resp = self.http.request(req).await.map_err(|e| {
@@ -348,21 +359,30 @@ impl Cattle {
                 CattleError::Unreachable(format!("{what}: {}", error_chain(&e)))
             })?;
             let status = resp.status();
-            let body = Limited::new(resp.into_body(), MAX_RESPONSE)
+            let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+            let body = Limited::new(resp.into_body(), limit)
                 .collect()
                 .await
-                .map_err(|e| CattleError::Unreachable(format!("reading the answer: {e}")))?
+                .map_err(|e| {
+                    if e.downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some()
+                    {
+                        CattleError::Decode(format!("the answer is larger than {limit} bytes"))
+                    } else {
+                        CattleError::Unreachable(format!("reading the answer: {e}"))
+                    }
+                })?
                 .to_bytes();
-            Ok((status, body))
+            Ok((status, content_type, body))
         };
         let result = match tokio::time::timeout(self.timeout, work).await {
             Ok(r) => r,
             Err(_) => Err(CattleError::Timeout(self.timeout)),
         };
         let class = match &result {
-            Ok((s, _)) if s.is_success() => "2xx",
-            Ok((s, _)) if s.is_client_error() => "4xx",
-            Ok((s, _)) if s.is_server_error() => "5xx",
+            Ok((s, _, _)) if s.is_success() => "2xx",
+            Ok((s, _, _)) if s.is_client_error() => "4xx",
+            Ok((s, _, _)) if s.is_server_error() => "5xx",
             Ok(_) => "other",
             Err(CattleError::Timeout(_)) => "timeout",
             Err(_) => "error",
@@ -651,6 +671,55 @@ impl Cattle {
         .await
     }
 
+    // ---- the service proxy (forwardPost's upstream) ----
+
+    /// POSTs `body` to a service of `project` through Cattle's service proxy
+    /// (`/r/projects/<project>/<service>:<port><path>`), with the service account, and with
+    /// no other header than the content type and user agent given. Returns the answer as it
+    /// came (status, content type, at most `limit` bytes). The path must be one a forward
+    /// may take ([`forward_path_ok`]): nothing here can reach the Cattle API itself.
+    #[allow(clippy::too_many_arguments)] // each part of the forwarded request, named
+    pub async fn forward(
+        &self,
+        project: &str,
+        service: &str,
+        port: u16,
+        path: &str,
+        content_type: Option<&str>,
+        user_agent: Option<&str>,
+        body: Bytes,
+        limit: usize,
+    ) -> Result<(StatusCode, Option<String>, Bytes), CattleError> {
+        if !forward_path_ok(path) || !service_name_ok(service) {
+            return Err(CattleError::Encode(
+                "forward target is not a service path".into(),
+            ));
+        }
+        let root = self.api.strip_suffix("/v2-beta").unwrap_or(&self.api);
+        let url = format!("{root}/r/projects/{}/{service}:{port}{path}", seg(project));
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(url)
+            .header(header::AUTHORIZATION, self.service_auth.clone());
+        for (name, value) in [
+            (header::CONTENT_TYPE, content_type),
+            (header::USER_AGENT, user_agent),
+        ] {
+            if let Some(v) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+                req = req.header(name, v);
+            }
+        }
+        let req = req
+            .body(Full::new(body))
+            .map_err(|e| CattleError::Encode(format!("forward URL: {e}")))?;
+        let (status, content_type, body) = self.send(req, limit).await?;
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(CattleError::ServiceAccountRefused);
+        }
+        let content_type = content_type.and_then(|v| v.to_str().ok().map(str::to_owned));
+        Ok((status, content_type, body))
+    }
+
     // ---- access ----
 
     /// Whether Cattle answers these credentials at the API root (readiness).
@@ -680,6 +749,27 @@ fn refusal(status: StatusCode, body: &[u8], auth: Auth<'_>) -> CattleError {
         (StatusCode::UNAUTHORIZED, Auth::Service) => CattleError::ServiceAccountRefused,
         _ => error_from(status, body),
     }
+}
+
+/// A service name as Cattle allows it (letters, digits, `-`), so it cannot change the
+/// proxy URL's shape.
+pub fn service_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// A path a forward may take under the service proxy: empty, or `/` followed by plain
+/// segments — no `..` or `.` segment, no escapes, no query or fragment — so it can never
+/// climb out of `/r/projects/<project>/<service>:<port>` to Cattle's API.
+pub fn forward_path_ok(path: &str) -> bool {
+    path.is_empty()
+        || (path.starts_with('/')
+            && path.len() <= 1024
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-._~!$&'()*,;=:@".contains(&b))
+            && path.split('/').all(|s| s != ".." && s != "."))
 }
 
 /// Cattle's error envelope → a classified error (4xx refused, 5xx upstream failure).

@@ -99,6 +99,11 @@ impl<'a> Reader<'a> {
         Self(bytes)
     }
 
+    /// Nothing is left to read.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Everything was read.
     pub fn finish(&self) -> Result<(), DecodeError> {
         if self.0.is_empty() {

@@ -103,6 +103,9 @@ pub struct EdgeArgs {
     /// How long a service's cached scale is trusted, in milliseconds.
     #[arg(long, env = "HOOKGATE_SCALE_TTL_MS", default_value_t = 1_000)]
     pub scale_ttl_ms: u64,
+    /// How long one service's background upgrade (serviceUpgrade) may take, in seconds.
+    #[arg(long, env = "HOOKGATE_UPGRADE_TIMEOUT_SECS", default_value_t = 600)]
+    pub upgrade_timeout_secs: u64,
     /// Largest request body accepted, in bytes (larger: 413).
     #[arg(long, env = "HOOKGATE_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
@@ -241,6 +244,7 @@ impl EdgeArgs {
         positive("--cattle-timeout-ms", self.cattle_timeout_ms)?;
         positive("--revocation-ttl-secs", self.revocation_ttl_secs)?;
         positive("--scale-ttl-ms", self.scale_ttl_ms)?;
+        positive("--upgrade-timeout-secs", self.upgrade_timeout_secs)?;
         positive("--max-body-bytes", self.max_body_bytes as u64)?;
         positive("--header-timeout-ms", self.header_timeout_ms)?;
         positive("--tls-handshake-timeout-ms", self.tls_handshake_timeout_ms)?;

@@ -58,6 +58,39 @@ pub struct Policy {
 pub struct Settings {
     /// How long a cached scale is trusted.
     pub scale_ttl: Duration,
+    /// How often a background upgrade looks at its service while Cattle works.
+    pub upgrade_poll: Duration,
+    /// How long one service's upgrade may take, from start to finish.
+    pub upgrade_timeout: Duration,
+    /// Largest answer read from a forwardPost upstream.
+    pub forward_max_reply: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            scale_ttl: Duration::from_millis(1000),
+            upgrade_poll: Duration::from_secs(1),
+            upgrade_timeout: Duration::from_secs(600),
+            forward_max_reply: 1 << 20,
+        }
+    }
+}
+
+/// What the trigger's sender sent, for the drivers that read it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Request<'a> {
+    pub body: &'a [u8],
+    pub content_type: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+/// An answer a driver passes back as it came (forwardPost's upstream).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: bytes::Bytes,
 }
 
 /// What a driver did (or, in a dry run, would do).
@@ -75,6 +108,23 @@ pub struct Report {
     /// The change made, which a reversal would undo (0: nothing changed). Non-zero also
     /// means an action was performed, which starts a cooldown.
     pub change: i64,
+    /// An answer to pass back instead of hookgate's own JSON (forwardPost).
+    pub reply: Option<Reply>,
+}
+
+impl Report {
+    /// A report with no before → after and nothing to undo.
+    pub fn new(outcome: &'static str, message: String, details: Map<String, Value>) -> Self {
+        Self {
+            outcome,
+            message,
+            details,
+            from: None,
+            to: None,
+            change: 0,
+            reply: None,
+        }
+    }
 }
 
 /// What a trigger did, or deliberately did not do.
@@ -147,13 +197,14 @@ impl Outcome {
     }
 }
 
-/// What an execution can reach: the Cattle client, its driver's own state, and whose
-/// receiver it is (for logs).
+/// What an execution can reach: the Cattle client, its driver's own state, whose receiver
+/// it is (for logs), and what the sender sent.
 pub struct Cx<'a, S> {
     pub cattle: &'a Cattle,
     pub state: &'a S,
     pub project: &'a str,
     pub receiver: ReceiverId,
+    pub request: Request<'a>,
 }
 
 /// What every driver module implements (docs/adding-a-driver.md).
@@ -310,18 +361,20 @@ macro_rules! drivers {
             }
 
             /// Performs the receiver's action, or `step`.
+            #[allow(clippy::too_many_arguments)] // the dispatch hands each part on as it is
             pub async fn execute(
                 &self,
                 cattle: &Cattle,
                 states: &States,
                 project: &str,
                 receiver: ReceiverId,
+                request: Request<'_>,
                 step: Step,
                 dry_run: bool,
             ) -> Result<Outcome, Error> {
                 match self {
                     $( DriverConfig::$variant(c) => {
-                        let cx = Cx { cattle, state: &states.$module, project, receiver };
+                        let cx = Cx { cattle, state: &states.$module, project, receiver, request };
                         <$module::$kind as Kind>::execute(&cx, c, step, dry_run).await
                     } ),+
                 }

@@ -48,6 +48,8 @@ pub fn settings(args: &EdgeArgs) -> Result<Settings, ConfigError> {
         revocation_ttl: Duration::from_secs(args.revocation_ttl_secs),
         drivers: crate::drivers::Settings {
             scale_ttl: Duration::from_millis(args.scale_ttl_ms),
+            upgrade_timeout: Duration::from_secs(args.upgrade_timeout_secs),
+            ..crate::drivers::Settings::default()
         },
         limits: args.limits()?,
         legacy_key_urls: args.legacy_key_urls,
@@ -219,7 +221,15 @@ impl Edge {
             );
         }
         let limits = self.app.settings.limits.clone();
+        let app = self.app.clone();
         crate::server::run(self.listeners, self.app, limits, shutdown).await;
+        // Background upgrades stop with the process; Cattle carries on with any upgrade it
+        // accepted, and nothing is resumed on restart.
+        for (project, service) in app.drivers.service_upgrade.running() {
+            crate::metrics::count_upgrade("interrupted");
+            tracing::warn!(project_id = %project, service_id = %service,
+                "upgrade interrupted by shutdown; Cattle finishes what it accepted, hookgate will not finish it");
+        }
         tracing::info!("hookgate stopped");
     }
 }

@@ -56,9 +56,6 @@ pub enum Error {
     /// Understood, but the target cannot take this action (422).
     #[error("{0}")]
     Unprocessable(String),
-    /// This build does not execute the driver (501).
-    #[error("{0}")]
-    NotImplemented(String),
     /// hookgate is shedding load to protect Cattle; retry after the given seconds (503).
     #[error("{message}")]
     Busy { message: String, retry_after: u32 },
@@ -135,7 +132,6 @@ impl Error {
             Error::UriTooLong => (S::URI_TOO_LONG, "UriTooLong", msg, None),
             Error::Gone(_) => (S::GONE, "Gone", msg, None),
             Error::Unprocessable(_) => (S::UNPROCESSABLE_ENTITY, "Unprocessable", msg, None),
-            Error::NotImplemented(_) => (S::NOT_IMPLEMENTED, "NotImplemented", msg, None),
             Error::Busy { .. } => (S::SERVICE_UNAVAILABLE, "Busy", msg, None),
             Error::Cattle(c) => match c {
                 CattleError::Timeout(_) => (S::GATEWAY_TIMEOUT, "CattleTimeout", msg, None),

@@ -5,6 +5,7 @@
 //! - [`codec`]: the canonical binary encoding a token's payload is written in. Pure.
 //! - [`token`]: the claims a token carries; sealing and opening with a key ring. Pure.
 //! - [`policy`]: dedupe, resolved alerts, cooldown. Pure decisions.
+//! - [`registry`]: registry push notifications and image references. Pure parsing.
 //! - [`router`]: path → route, and the one dispatch of requests to handlers.
 //! - [`error`]: the one mapping from errors to statuses and Cattle's error envelope.
 //! - [`cattle`]: the Cattle client, the only code that talks upstream.
@@ -37,6 +38,7 @@ pub mod legacy;
 pub mod metrics;
 pub mod policy;
 pub mod receiver;
+pub mod registry;
 pub mod router;
 pub mod server;
 pub mod sim;

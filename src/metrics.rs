@@ -31,6 +31,11 @@ struct CacheLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpgradeLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RefusalLabels {
     reason: &'static str,
 }
@@ -41,6 +46,7 @@ struct Metrics {
     cattle_calls: Family<CallLabels, Histogram>,
     cache: Family<CacheLabels, Counter>,
     refusals: Family<RefusalLabels, Counter>,
+    upgrades: Family<UpgradeLabels, Counter>,
     /// Rate limit of refusal log lines: the current second, lines logged in it, and lines
     /// suppressed since the last one logged.
     refusal_log: [AtomicU64; 3],
@@ -83,12 +89,20 @@ fn metrics() -> &'static Arc<Metrics> {
              unknown_key_id, expired, revoked, unknown_key)",
             refusals.clone(),
         );
+        let upgrades = Family::<UpgradeLabels, Counter>::default();
+        registry.register(
+            "upgrades",
+            "Background service upgrades (serviceUpgrade) by result (queued, finished, failed, \
+             interrupted)",
+            upgrades.clone(),
+        );
         Arc::new(Metrics {
             registry,
             triggers,
             cattle_calls,
             cache,
             refusals,
+            upgrades,
             refusal_log: Default::default(),
         })
     })
@@ -116,6 +130,14 @@ pub fn count_cache(cache: &'static str, hit: bool) {
     metrics()
         .cache
         .get_or_create(&CacheLabels { cache, result })
+        .inc();
+}
+
+/// Counts a background upgrade's result (`queued`, `finished`, `failed`, `interrupted`).
+pub fn count_upgrade(result: &'static str) {
+    metrics()
+        .upgrades
+        .get_or_create(&UpgradeLabels { result })
         .inc();
 }
 

@@ -4,9 +4,12 @@
 //! imports the client's types, so each checks the other.
 //!
 //! Admin endpoints outside the Cattle API: `/_sim/faults` (inject status, latency or dropped
-//! connections) and `/_sim/calls` (what was requested).
+//! connections), `/_sim/calls` (what was requested), `/_sim/upstreams` (where the service
+//! proxy sends a service's traffic) and `/_sim/set` (raw fields, as Cattle's own processes
+//! would set them).
 
 mod machine;
+mod proxy;
 mod query;
 mod schema;
 mod store;
@@ -47,12 +50,40 @@ fn one() -> f64 {
     1.0
 }
 
+/// Where the service proxy sends a service's traffic (admin endpoint `/_sim/upstreams`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Upstream {
+    project_id: String,
+    service: String,
+    port: u16,
+    url: String,
+}
+
+/// Raw fields to set on a resource, as Cattle's own processes would (admin endpoint
+/// `/_sim/set`): a host's `agentState`, a service's state, a test's load gauge.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SetFields {
+    project_id: String,
+    collection: String,
+    id: String,
+    fields: Map<String, Value>,
+}
+
 /// The simulator. Cheap to share behind an `Arc`; every lock is held only for in-memory work.
 pub struct Sim {
     world: Mutex<World>,
     faults: Mutex<Vec<Fault>>,
     calls: Mutex<Vec<Value>>,
     rng: Mutex<u64>,
+    /// (project, service, port) → the URL the service proxy forwards to (tests' upstreams).
+    upstreams: Mutex<std::collections::HashMap<(String, String, u16), String>>,
+    /// How the service proxy reaches an upstream.
+    client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        Full<Bytes>,
+    >,
 }
 
 /// The request was told to drop its connection; the server aborts it without a response.
@@ -85,6 +116,11 @@ impl Sim {
             faults: Mutex::new(Vec::new()),
             calls: Mutex::new(Vec::new()),
             rng: Mutex::new(u64::from_le_bytes(s) | 1),
+            upstreams: Mutex::new(Default::default()),
+            client: hyper_util::client::legacy::Client::builder(
+                hyper_util::rt::TokioExecutor::new(),
+            )
+            .build_http(),
         })
     }
 
@@ -152,6 +188,10 @@ impl Sim {
                 .get("x-api-no-challenge")
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
         };
+        if let Some(rest) = ctx.path.strip_prefix("/r/projects/") {
+            let rest = rest.to_owned();
+            return Ok(self.proxy(&ctx, &rest, &parts.headers, body).await);
+        }
         Ok(self.api(&ctx, &body))
     }
 
@@ -178,6 +218,33 @@ impl Sim {
             (&Method::DELETE, "calls") => {
                 lock(&self.calls).clear();
                 empty(StatusCode::NO_CONTENT)
+            }
+            (&Method::POST, "upstreams") => match serde_json::from_slice::<Upstream>(body) {
+                Ok(u) => {
+                    lock(&self.upstreams).insert((u.project_id, u.service, u.port), u.url);
+                    json_response(StatusCode::CREATED, &json!({"ok": true}), None)
+                }
+                Err(e) => error_response(
+                    &ApiError::new(400, "InvalidBodyContent", Some(format!("upstream: {e}"))),
+                    None,
+                ),
+            },
+            (&Method::DELETE, "upstreams") => {
+                lock(&self.upstreams).clear();
+                empty(StatusCode::NO_CONTENT)
+            }
+            (&Method::POST, "set") => {
+                let result = serde_json::from_slice::<SetFields>(body)
+                    .map_err(|e| {
+                        ApiError::new(400, "InvalidBodyContent", Some(format!("set: {e}")))
+                    })
+                    .and_then(|s| {
+                        lock(&self.world).set_fields(&s.collection, &s.project_id, &s.id, s.fields)
+                    });
+                match result {
+                    Ok(()) => empty(StatusCode::NO_CONTENT),
+                    Err(e) => error_response(&e, None),
+                }
             }
             _ => error_response(&ApiError::status(404), None),
         }

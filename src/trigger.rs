@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::app::App;
 use crate::cattle::Auth;
-use crate::drivers::{DriverConfig, Outcome, Step};
+use crate::drivers::{DriverConfig, Outcome, Reply, Report, Request, Step};
 use crate::error::Error;
 use crate::http::Resp;
 use crate::policy::{self, Decision, Notification};
@@ -206,15 +206,32 @@ pub async fn handle(app: &App, parts: &Parts, body: Incoming) -> Resp {
         Ok(b) => b,
         Err(e) => return finish(&claims, Err(e), started),
     };
-    let note = match Notification::parse(&body) {
-        Ok(n) => n,
-        Err(e) => return finish(&claims, Err(Error::BadRequest(e.to_string())), started),
+    // Alert notifications matter only to drivers with a policy; the rest read the body
+    // their own way (a registry's push, a POST to forward).
+    let note = match claims.config.policy() {
+        Some(_) => match Notification::parse(&body) {
+            Ok(n) => n,
+            Err(e) => return finish(&claims, Err(Error::BadRequest(e.to_string())), started),
+        },
+        None => Notification::Plain,
+    };
+    let header = |name| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let sent = Sent {
+        body,
+        content_type: header(http::header::CONTENT_TYPE),
+        user_agent: header(http::header::USER_AGENT),
     };
     let dry_run = q.dry_run;
     // The action completes on its own even if this request future is dropped.
     let task = {
         let (app, claims) = (app.clone(), claims.clone());
-        tokio::spawn(async move { run(&app, &claims, &note, dry_run).await })
+        tokio::spawn(async move { run(&app, &claims, &note, &sent, dry_run).await })
     };
     let result = match task.await {
         Ok(r) => r,
@@ -227,20 +244,34 @@ pub async fn handle(app: &App, parts: &Parts, body: Incoming) -> Resp {
     )
 }
 
+/// What the sender sent, owned by the action's task.
+struct Sent {
+    body: bytes::Bytes,
+    content_type: Option<String>,
+    user_agent: Option<String>,
+}
+
 /// Policy and action. With a policy, under the receiver's lock, so that decide → act →
 /// record is atomic; without one, every trigger acts.
 async fn run(
     app: &App,
     claims: &Claims,
     note: &Notification,
+    sent: &Sent,
     dry_run: bool,
 ) -> Result<Outcome, Error> {
+    let request = Request {
+        body: &sent.body,
+        content_type: sent.content_type.as_deref(),
+        user_agent: sent.user_agent.as_deref(),
+    };
     let act = |step| {
         claims.config.execute(
             &app.cattle,
             &app.drivers,
             &claims.project_id,
             claims.receiver_id,
+            request,
             step,
             dry_run,
         )
@@ -276,6 +307,26 @@ async fn run(
         policy::record(&mut state, note, decision, outcome.change(), now);
     }
     Ok(outcome)
+}
+
+/// An upstream's answer passed back to the sender as it came, except that an upstream 5xx
+/// becomes a 502 (the sender retries it either way; ours says whose fault it was).
+fn passed_back(reply: &Reply) -> Resp {
+    let status = match StatusCode::from_u16(reply.status) {
+        Ok(s) if s.is_server_error() => StatusCode::BAD_GATEWAY,
+        Ok(s) => s,
+        Err(_) => StatusCode::BAD_GATEWAY,
+    };
+    let mut r = Resp::new(http_body_util::Full::new(reply.body.clone()));
+    *r.status_mut() = status;
+    if let Some(v) = reply
+        .content_type
+        .as_deref()
+        .and_then(|c| http::HeaderValue::from_str(c).ok())
+    {
+        r.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    r
 }
 
 fn elapsed_ms(started: Instant) -> f64 {
@@ -336,31 +387,33 @@ fn finish(claims: &Claims, result: Result<Done, Error>, started: Instant) -> Res
             } else {
                 done.outcome.name()
             };
-            tracing::info!(
-                receiver_id = %rid,
-                project_id = %claims.project_id,
-                driver,
-                outcome = done.outcome.name(),
-                dry_run = done.dry_run,
-                from,
-                to,
-                status = 200,
-                duration_ms = elapsed_ms(started),
-                "trigger"
-            );
-            crate::metrics::count_trigger(driver, name);
-            let mut body = json!({
-                "type": "triggerResult",
-                "receiverId": rid,
-                "driver": driver,
-                "outcome": done.outcome.name(),
-                "dryRun": done.dry_run,
-                "message": done.outcome.message(),
-            });
-            if let Value::Object(m) = &mut body {
-                m.extend(done.outcome.details());
+            let resp = match &done.outcome {
+                Outcome::Acted(Report {
+                    reply: Some(reply), ..
+                }) => passed_back(reply),
+                outcome => {
+                    let mut body = json!({
+                        "type": "triggerResult",
+                        "receiverId": rid,
+                        "driver": driver,
+                        "outcome": outcome.name(),
+                        "dryRun": done.dry_run,
+                        "message": outcome.message(),
+                    });
+                    if let Value::Object(m) = &mut body {
+                        m.extend(outcome.details());
+                    }
+                    crate::http::json(StatusCode::OK, &body)
+                }
+            };
+            let status = resp.status().as_u16();
+            if resp.status().is_server_error() {
+                tracing::warn!(receiver_id = %rid, project_id = %claims.project_id, driver, outcome = done.outcome.name(), dry_run = done.dry_run, from, to, status, duration_ms = elapsed_ms(started), "trigger");
+            } else {
+                tracing::info!(receiver_id = %rid, project_id = %claims.project_id, driver, outcome = done.outcome.name(), dry_run = done.dry_run, from, to, status, duration_ms = elapsed_ms(started), "trigger");
             }
-            crate::http::json(StatusCode::OK, &body)
+            crate::metrics::count_trigger(driver, name);
+            resp
         }
         Err(e) => {
             let status = e.status();

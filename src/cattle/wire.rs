@@ -153,6 +153,8 @@ pub struct Host {
     pub created: Option<String>,
     #[serde(default, rename = "createdTS")]
     pub created_ts: Option<i64>,
+    #[serde(default)]
+    pub removed: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,10 +1,14 @@
-//! forwardPost: forward the POST to a service inside the receiver's own project.
+//! forwardPost (docs/triggers.md, "forwardPost"): forward the trigger's POST to a service
+//! inside the receiver's own project, through Cattle's service proxy — a second upstream,
+//! reached only through the Cattle client. Only the body, its content type and the user
+//! agent travel: never the token, the query, cookies or authorization. The service's answer
+//! comes back to the sender (a 5xx as 502).
 
 use serde_json::{json, Map, Value};
 
 use super::fields::{bad, field, known_only, missing, non_empty, read};
-use super::{Cx, Kind, Outcome, Parse, Policy, Settings, Step};
-use crate::cattle::{Auth, Cattle};
+use super::{Cx, Kind, Outcome, Parse, Policy, Reply, Report, Settings, Step};
+use crate::cattle::{forward_path_ok, service_name_ok, Auth, Cattle};
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::error::Error;
 
@@ -43,9 +47,12 @@ mod wire {
 impl Kind for ForwardPost {
     const NAME: &'static str = "forwardPost";
     type Config = ForwardPostConfig;
-    type State = ();
+    /// The largest answer read from the service.
+    type State = usize;
 
-    fn state(_: &Settings) {}
+    fn state(settings: &Settings) -> usize {
+        settings.forward_max_reply
+    }
 
     fn parse(config: &Value, project: &str, mode: Parse) -> Result<ForwardPostConfig, Error> {
         let w: wire::ForwardPostWire = read(config)?;
@@ -70,16 +77,26 @@ impl Kind for ForwardPost {
             ));
         }
         let path = w.path.unwrap_or_default();
-        if !path.is_empty() && !path.starts_with('/') {
-            return Err(bad("path", "path must start with /"));
+        if !forward_path_ok(&path) {
+            return Err(bad(
+                "path",
+                "path must start with / and hold plain segments (no .., no escapes, no query)",
+            ));
+        }
+        let service_name = non_empty(
+            w.service_name.as_deref(),
+            "serviceName",
+            "serviceName not provided",
+        )?;
+        if !service_name_ok(&service_name) {
+            return Err(bad(
+                "serviceName",
+                format!("Invalid service name {service_name}"),
+            ));
         }
         Ok(ForwardPostConfig {
             project_id,
-            service_name: non_empty(
-                w.service_name.as_deref(),
-                "serviceName",
-                "serviceName not provided",
-            )?,
+            service_name,
             port,
             path,
         })
@@ -154,13 +171,57 @@ impl Kind for ForwardPost {
     }
 
     async fn execute(
-        _cx: &Cx<'_, ()>,
-        _c: &ForwardPostConfig,
+        cx: &Cx<'_, usize>,
+        c: &ForwardPostConfig,
         _step: Step,
-        _dry_run: bool,
+        dry_run: bool,
     ) -> Result<Outcome, Error> {
-        Err(Error::NotImplemented(
-            "the forwardPost driver is not executed by this build yet".into(),
-        ))
+        // A forward never leaves the receiver's own project, whatever a record says.
+        if c.project_id != cx.project {
+            return Err(Error::Unprocessable(
+                "forwardPost can only reach a service in the receiver's own project".into(),
+            ));
+        }
+        let port = c
+            .port
+            .parse::<u16>()
+            .map_err(|_| Error::Unprocessable(format!("invalid port {}", c.port)))?;
+        let target = format!("{}:{}{}", c.service_name, c.port, c.path);
+        let mut details = Map::new();
+        details.insert("service".into(), c.service_name.clone().into());
+        details.insert("port".into(), c.port.clone().into());
+        details.insert("path".into(), c.path.clone().into());
+        if dry_run {
+            return Ok(Outcome::Acted(Report::new(
+                "forwarded",
+                format!("would forward the POST to {target}"),
+                details,
+            )));
+        }
+        let (status, content_type, body) = cx
+            .cattle
+            .forward(
+                cx.project,
+                &c.service_name,
+                port,
+                &c.path,
+                cx.request.content_type,
+                cx.request.user_agent,
+                bytes::Bytes::copy_from_slice(cx.request.body),
+                *cx.state,
+            )
+            .await?;
+        Ok(Outcome::Acted(Report {
+            reply: Some(Reply {
+                status: status.as_u16(),
+                content_type,
+                body,
+            }),
+            ..Report::new(
+                "forwarded",
+                format!("forwarded the POST to {target}: {status}"),
+                details,
+            )
+        }))
     }
 }

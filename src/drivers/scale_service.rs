@@ -245,6 +245,7 @@ impl Kind for ScaleService {
                 from: Some(current),
                 to: Some(current),
                 change: 0,
+                reply: None,
             }));
         }
         if !dry_run {
@@ -276,6 +277,7 @@ impl Kind for ScaleService {
             from: Some(current),
             to: Some(to),
             change: to - current,
+            reply: None,
         }))
     }
 }

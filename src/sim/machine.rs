@@ -93,13 +93,26 @@ impl World {
             ("service", "cancelupgrade") => ("canceling-upgrade", "canceled-upgrade"),
             ("service", "continueupgrade") => ("upgrading", "upgraded"),
             ("service", "rollback") => {
-                let prev = self.rows[&k]
-                    .data
-                    .get("upgrade")
-                    .and_then(|u| u.pointer("/inServiceStrategy/previousLaunchConfig"))
-                    .cloned();
-                if let (Some(prev), Some(row)) = (prev, self.rows.get_mut(&k)) {
-                    row.data.insert("launchConfig".into(), prev);
+                let previous = |f: &str| {
+                    self.rows[&k]
+                        .data
+                        .get("upgrade")
+                        .and_then(|u| u.get("inServiceStrategy"))
+                        .and_then(|s| s.get(f))
+                        .filter(|v| !v.is_null())
+                        .cloned()
+                };
+                let (launch, secondary) = (
+                    previous("previousLaunchConfig"),
+                    previous("previousSecondaryLaunchConfigs"),
+                );
+                if let Some(row) = self.rows.get_mut(&k) {
+                    if let Some(l) = launch {
+                        row.data.insert("launchConfig".into(), l);
+                    }
+                    if let Some(s) = secondary {
+                        row.data.insert("secondaryLaunchConfigs".into(), s);
+                    }
                 }
                 ("rolling-back", "active")
             }
@@ -151,6 +164,32 @@ impl World {
             "previousLaunchConfig".into(),
             row.data.get("launchConfig").cloned().unwrap_or(Value::Null),
         );
+        recorded.insert(
+            "previousSecondaryLaunchConfigs".into(),
+            row.data
+                .get("secondaryLaunchConfigs")
+                .cloned()
+                .unwrap_or(Value::Null),
+        );
+        // Sidekicks are matched to the service's own by name; the others are kept.
+        if let Some(Value::Array(new)) = secondary {
+            let mut current = match row.data.get("secondaryLaunchConfigs") {
+                Some(Value::Array(a)) => a.clone(),
+                _ => Vec::new(),
+            };
+            for lc in new {
+                let name = lc.get("name").and_then(Value::as_str);
+                let slot = current
+                    .iter_mut()
+                    .find(|c| name.is_some() && c.get("name").and_then(Value::as_str) == name)
+                    .ok_or_else(|| {
+                        ApiError::invalid("InvalidReference", "secondaryLaunchConfigs")
+                    })?;
+                *slot = lc.clone();
+            }
+            row.data
+                .insert("secondaryLaunchConfigs".into(), Value::Array(current));
+        }
         if let Some(l) = launch {
             row.data.insert("launchConfig".into(), l.clone());
         }

@@ -241,6 +241,32 @@ impl World {
         self.projects.iter().find(|p| p.id == id)
     }
 
+    /// Whether the project has a live service of that name that runs containers.
+    pub(super) fn runs_service(&self, project: &str, name: &str) -> bool {
+        self.rows.values().any(|r| {
+            r.ty.id == "service"
+                && r.project == project
+                && r.data.get("removed").is_none_or(Value::is_null)
+                && r.data.get("launchConfig").is_some_and(Value::is_object)
+                && r.data.get("name").and_then(Value::as_str) == Some(name)
+        })
+    }
+
+    /// Sets raw fields of a resource, bypassing validation (the admin endpoint).
+    pub fn set_fields(
+        &mut self,
+        collection: &str,
+        project: &str,
+        id: &str,
+        fields: Map<String, Value>,
+    ) -> Result<(), ApiError> {
+        let ty = schema::by_plural(collection).ok_or_else(|| ApiError::status(404))?;
+        let k = self.find(ty, project, id)?;
+        let row = self.rows.get_mut(&k).ok_or_else(|| ApiError::status(404))?;
+        row.data.extend(fields);
+        Ok(())
+    }
+
     pub(super) fn find(
         &self,
         ty: &'static TypeInfo,

@@ -75,11 +75,22 @@ fn every_driver() -> Vec<DriverConfig> {
         DriverConfig::ServiceUpgrade(ServiceUpgradeConfig {
             service_selector: labels(&[("app", "web"), ("tier", "")]),
             tag: "1.2.3-alpha1".into(),
+            tag_pattern: None,
             payload_format: PayloadFormat::Alicloud,
             address_type: AddressType::RegistryVpc,
             batch_size: 2,
             interval_millis: 5,
             start_first: true,
+        }),
+        DriverConfig::ServiceUpgrade(ServiceUpgradeConfig {
+            service_selector: labels(&[]),
+            tag: "stable".into(),
+            tag_pattern: Some("v1.*-rc?".into()),
+            payload_format: PayloadFormat::Registry,
+            address_type: AddressType::Registry,
+            batch_size: 1,
+            interval_millis: 2,
+            start_first: false,
         }),
         DriverConfig::ForwardPost(ForwardPostConfig {
             project_id: "1a5".into(),

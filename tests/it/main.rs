@@ -3,6 +3,7 @@
 mod api;
 mod cattle;
 mod cli;
+mod drivers;
 mod hostile;
 mod layout;
 mod security;

@@ -363,6 +363,8 @@ mod edge {
                     revocation_ttl: self.revocation_ttl,
                     drivers: hookgate::drivers::Settings {
                         scale_ttl: self.scale_ttl,
+                        upgrade_poll: Duration::from_millis(20),
+                        ..hookgate::drivers::Settings::default()
                     },
                     limits: self.limits,
                     legacy_key_urls: self.legacy_key_urls,
