@@ -244,9 +244,16 @@ impl Kind for ServiceUpgrade {
             tag_pattern,
             payload_format,
             address_type,
-            batch_size: count(w.batch_size, "batchSize", 1, "Batch size for upgrade")?,
+            // Absent, they take the schema's defaults (what Rancher's UI always sent); a value
+            // below 1 is refused as Rancher did.
+            batch_size: count(
+                w.batch_size.or(Some(1)),
+                "batchSize",
+                1,
+                "Batch size for upgrade",
+            )?,
             interval_millis: count(
-                w.interval_millis,
+                w.interval_millis.or(Some(2)),
                 "intervalMillis",
                 1,
                 "Batch interval for upgrade",
@@ -623,7 +630,7 @@ impl State {
 async fn run(cattle: &Cattle, jobs: &Jobs, job: &Job) {
     let (rid, project, service) = (job.receiver, &job.project, &job.plan.service_id);
     tracing::info!(receiver_id = %rid, project_id = %project, service_id = %service,
-        image = ?job.plan.primary, sidekicks = job.plan.sidekicks.len(), "upgrade starting");
+        image = job.plan.primary.as_deref().unwrap_or("(sidekicks only)"), sidekicks = job.plan.sidekicks.len(), "upgrade starting");
     let result = match tokio::time::timeout(jobs.timeout, upgrade(cattle, jobs.poll, job)).await {
         Ok(r) => r,
         Err(_) => Err(format!(
