@@ -69,7 +69,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            scale_ttl: Duration::from_millis(1000),
+            scale_ttl: Duration::from_millis(100),
             upgrade_poll: Duration::from_secs(1),
             upgrade_timeout: Duration::from_secs(600),
             forward_max_reply: 1 << 20,

@@ -47,6 +47,7 @@ struct Metrics {
     cache: Family<CacheLabels, Counter>,
     refusals: Family<RefusalLabels, Counter>,
     upgrades: Family<UpgradeLabels, Counter>,
+    batch_steps: Histogram,
     /// Rate limit of refusal log lines: the current second, lines logged in it, and lines
     /// suppressed since the last one logged.
     refusal_log: [AtomicU64; 3],
@@ -96,8 +97,15 @@ fn metrics() -> &'static Arc<Metrics> {
              interrupted)",
             upgrades.clone(),
         );
+        let batch_steps = Histogram::new(exponential_buckets(1.0, 2.0, 10));
+        registry.register(
+            "scale_batch_steps",
+            "Steps carried by each scale write to Cattle (group commit)",
+            batch_steps.clone(),
+        );
         Arc::new(Metrics {
             registry,
+            batch_steps,
             triggers,
             cattle_calls,
             cache,
@@ -131,6 +139,11 @@ pub fn count_cache(cache: &'static str, hit: bool) {
         .cache
         .get_or_create(&CacheLabels { cache, result })
         .inc();
+}
+
+/// Records one scale write and how many triggers' steps it carried.
+pub fn observe_batch(steps: usize) {
+    metrics().batch_steps.observe(steps as f64);
 }
 
 /// Counts a background upgrade's result (`queued`, `finished`, `failed`, `interrupted`).

@@ -333,5 +333,69 @@ pub fn record(
     }
 }
 
+/// The alerts a trigger claimed for its action while the action is in flight.
+#[derive(Debug, Default)]
+pub struct Reservation {
+    alerts: Vec<AlertId>,
+    resolved: bool,
+}
+
+/// Decides, and claims the notification's new alerts for one action in flight: copies of it
+/// that arrive meanwhile are duplicates. For receivers whose triggers may run side by side
+/// (no cooldown, no reversal); [`settle`] ends the claim.
+pub fn reserve(
+    state: &mut ReceiverState,
+    note: &Notification,
+    on_resolved: OnResolved,
+    now: u64,
+) -> (Decision, Reservation) {
+    let decision = decide(state, note, on_resolved, 0, now);
+    let mut claim = Reservation::default();
+    if let (Decision::Act, Notification::Alerts { resolved, alerts }) = (decision, note) {
+        claim.resolved = *resolved;
+        for id in alerts {
+            let r = state.entry(*id);
+            let seen = if *resolved {
+                &mut r.resolved
+            } else {
+                &mut r.fired
+            };
+            if !*seen {
+                *seen = true;
+                claim.alerts.push(*id);
+            }
+        }
+    }
+    (decision, claim)
+}
+
+/// Ends a claim: with the action's change when it succeeded — the alerts stay remembered and
+/// a firing's step is recorded for them — or `None` when it failed: the alerts are released,
+/// so the sender's retry acts.
+pub fn settle(state: &mut ReceiverState, claim: Reservation, change: Option<i64>) {
+    let Some(change) = change else {
+        for id in &claim.alerts {
+            if let Some(r) = state.alerts.iter_mut().find(|r| r.id == *id) {
+                if claim.resolved {
+                    r.resolved = false;
+                } else {
+                    r.fired = false;
+                }
+            }
+        }
+        return;
+    };
+    if claim.resolved || change == 0 || claim.alerts.is_empty() {
+        return;
+    }
+    state.last_step = state.last_step.wrapping_add(1).max(1);
+    let step = state.last_step;
+    for id in &claim.alerts {
+        let r = state.entry(*id);
+        r.fired = true;
+        (r.step, r.delta) = (step, change);
+    }
+}
+
 #[cfg(test)]
 mod tests;

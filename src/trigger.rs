@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::app::App;
 use crate::cattle::Auth;
-use crate::drivers::{DriverConfig, Outcome, Reply, Report, Request, Step};
+use crate::drivers::{DriverConfig, OnResolved, Outcome, Reply, Report, Request, Step};
 use crate::error::Error;
 use crate::http::Resp;
 use crate::policy::{self, Decision, Notification};
@@ -279,6 +279,36 @@ async fn run(
     let Some(p) = claims.config.policy() else {
         return act(Step::Forward).await;
     };
+    let now = crate::unix_now();
+    // A cooldown or a reversal needs the receiver's whole history settled before deciding:
+    // those triggers run one at a time. The others run side by side (and their steps can
+    // share a batch): a plain one takes no lock at all; a notification claims its alerts
+    // under the lock, acts without it, and keeps or releases the claim by the result.
+    if p.cooldown_seconds == 0 && p.on_resolved != OnResolved::Reverse {
+        if *note == Notification::Plain {
+            return act(Step::Forward).await;
+        }
+        let lease = app.receiver_state(claims.receiver_id);
+        let (decision, claim) = policy::reserve(&mut *lease.lock().await, note, p.on_resolved, now);
+        let result = match decision {
+            Decision::Act => act(Step::Forward).await,
+            Decision::Duplicate => Ok(Outcome::Duplicate),
+            Decision::ResolvedIgnored => Ok(Outcome::Resolved {
+                note: "resolved notification ignored (onResolved: ignore)",
+            }),
+            Decision::NothingToReverse | Decision::Reverse { .. } | Decision::Cooldown { .. } => {
+                Ok(Outcome::Resolved {
+                    note: "resolved notification names no alert: nothing to do",
+                })
+            }
+        };
+        let kept = match &result {
+            Ok(o) if !dry_run => Some(o.change()),
+            _ => None,
+        };
+        policy::settle(&mut *lease.lock().await, claim, kept);
+        return result;
+    }
     let lease = app.receiver_state(claims.receiver_id);
     let mut state = lease.lock().await;
     let now = crate::unix_now();

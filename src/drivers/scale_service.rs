@@ -13,7 +13,11 @@ use super::{Cx, Kind, OnResolved, Outcome, Parse, Policy, Report, Settings, Step
 use crate::cattle::{Auth, Cattle, CattleError};
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::error::Error;
-use crate::keyed::KeyedState;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+
+pub mod batch;
 
 /// Service kinds whose scale can be set (Rancher's rule).
 const SCALABLE: [&str; 2] = ["service", "loadBalancerService"];
@@ -57,18 +61,108 @@ impl ScaleServiceConfig {
     }
 }
 
-/// This replica's view of the services it scales.
-pub struct State {
-    /// (project, service id) → scale, refreshed from every Cattle answer.
-    scales: moka::future::Cache<(String, String), i64>,
-    /// Per-service locks: concurrent changes of one service run one after another.
-    locks: KeyedState<(String, String), ()>,
+/// The most steps one write carries.
+const MAX_BATCH: usize = 256;
+
+/// (project, service id).
+type Key = (String, String);
+
+/// This replica's view of the services it scales. Cheap to clone.
+#[derive(Clone)]
+pub struct State(Arc<Shared>);
+
+struct Shared {
+    /// (project, service id) → scale, refreshed from every Cattle answer and trusted for
+    /// `--scale-ttl-ms`.
+    scales: moka::future::Cache<Key, i64>,
+    /// Steps waiting for their service's batch (group commit).
+    queues: Mutex<batch::Queues<Key, Waiter>>,
+}
+
+/// A trigger waiting for its step's batch.
+struct Waiter {
+    step: batch::Step,
+    done: oneshot::Sender<Result<(i64, i64), Failure>>,
+}
+
+/// Why a batch failed; every trigger of it gets its own error from this.
+#[derive(Clone, Debug)]
+enum Failure {
+    Cattle(CattleError),
+    Gone,
+    NotScalable(String),
+    NoScale,
+}
+
+impl Failure {
+    fn error(self, id: &str) -> Error {
+        match self {
+            Failure::Cattle(CattleError::Rejected { status: 404, .. }) | Failure::Gone => gone(id),
+            Failure::Cattle(e) => e.into(),
+            Failure::NotScalable(kind) => Error::Unprocessable(format!(
+                "service {id} is a {kind}, which cannot be scaled"
+            )),
+            Failure::NoScale => Error::Unprocessable(format!("service {id} has no scale")),
+        }
+    }
 }
 
 impl State {
-    /// Services being changed right now.
+    /// Services with steps in flight right now.
     pub fn in_use(&self) -> usize {
-        self.locks.in_use()
+        self.0
+            .queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    /// The service's scale: the cached one while it is trusted, else read from Cattle.
+    async fn current(&self, cattle: &Cattle, key: &Key) -> Result<i64, Failure> {
+        if let Some(s) = self.0.scales.get(key).await {
+            crate::metrics::count_cache("scale", true);
+            return Ok(s);
+        }
+        crate::metrics::count_cache("scale", false);
+        let s = current_scale(cattle, &key.0, &key.1).await?;
+        self.0.scales.insert(key.clone(), s).await;
+        Ok(s)
+    }
+}
+
+/// Writes the batches of one service until none waits: reads the scale once if the cached
+/// one is no longer trusted, applies every step in arrival order with its own clamp, writes
+/// once, answers each trigger with its own from → to. Runs in a task of its own, so no
+/// sender hanging up can stop it half-way.
+async fn write_batches(cattle: Cattle, state: State, key: Key) {
+    while let Some(batch) = batch::next(&state.0.queues, &key, MAX_BATCH) {
+        crate::metrics::observe_batch(batch.len());
+        let result = async {
+            let current = state.current(&cattle, &key).await?;
+            let (moves, last) = batch::apply(current, batch.iter().map(|w| &w.step));
+            if last != current {
+                match cattle.set_scale(Auth::Service, &key.0, &key.1, last).await {
+                    Ok(svc) => state.0.scales.insert(key.clone(), svc.scale.unwrap_or(last)).await,
+                    Err(e) => return Err(Failure::Cattle(e)),
+                }
+            }
+            Ok(moves)
+        }
+        .await;
+        match result {
+            Ok(moves) => {
+                for (w, m) in batch.into_iter().zip(moves) {
+                    let _ = w.done.send(Ok(m));
+                }
+            }
+            Err(f) => {
+                // Whatever happened, the cached scale can no longer be trusted.
+                state.0.scales.invalidate(&key).await;
+                for w in batch {
+                    let _ = w.done.send(Err(f.clone()));
+                }
+            }
+        }
     }
 }
 
@@ -101,13 +195,13 @@ impl Kind for ScaleService {
     type State = State;
 
     fn state(settings: &Settings) -> State {
-        State {
+        State(Arc::new(Shared {
             scales: moka::future::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(settings.scale_ttl)
                 .build(),
-            locks: KeyedState::locks(),
-        }
+            queues: Mutex::new(batch::Queues::default()),
+        }))
     }
 
     fn parse(config: &Value, _project: &str, mode: Parse) -> Result<ScaleServiceConfig, Error> {
@@ -218,66 +312,50 @@ impl Kind for ScaleService {
     ) -> Result<Outcome, Error> {
         let id = c.service_id.as_str();
         let key = (cx.project.to_owned(), id.to_owned());
-        let lease = cx.state.locks.lease(&key);
-        let _one_at_a_time = lease.lock().await;
-
-        let current = match cx.state.scales.get(&key).await {
-            Some(s) => {
-                crate::metrics::count_cache("scale", true);
-                s
-            }
-            None => {
-                crate::metrics::count_cache("scale", false);
-                let s = current_scale(cx.cattle, cx.project, id).await?;
-                cx.state.scales.insert(key.clone(), s).await;
-                s
-            }
-        };
         let bounds = c.bounds();
-        let to = bounds.target(current, step);
-        if to == current {
-            let (up, _) = bounds.direction(step);
+        let (up, amount) = bounds.direction(step);
+        let step = batch::Step {
+            up,
+            amount,
+            min: c.min,
+            max: c.max,
+        };
+        let (from, to) = if dry_run {
+            // A dry run decides from what hookgate believes now and joins no batch.
+            let current = cx.state.current(cx.cattle, &key).await.map_err(|f| f.error(id))?;
+            batch::apply(current, [&step]).0[0]
+        } else {
+            let (done, answer) = oneshot::channel();
+            if batch::join(&cx.state.0.queues, &key, Waiter { step, done }) {
+                tokio::spawn(write_batches(cx.cattle.clone(), cx.state.clone(), key));
+            }
+            answer
+                .await
+                .map_err(|_| Error::Internal("the batch ended without an answer".into()))?
+                .map_err(|f| f.error(id))?
+        };
+        if to == from {
             let bound = if up { "maximum" } else { "minimum" };
             return Ok(Outcome::Acted(Report {
-                outcome: "unchanged",
-                message: format!("service {id} is already at its {bound} scale {current}"),
-                details: details(id, current, current, Some(bound)),
-                from: Some(current),
-                to: Some(current),
-                change: 0,
-                reply: None,
+                from: Some(from),
+                to: Some(from),
+                ..Report::new(
+                    "unchanged",
+                    format!("service {id} is already at its {bound} scale {from}"),
+                    details(id, from, from, Some(bound)),
+                )
             }));
         }
-        if !dry_run {
-            match cx
-                .cattle
-                .set_scale(Auth::Service, cx.project, id, to)
-                .await
-            {
-                Ok(svc) => cx.state.scales.insert(key, svc.scale.unwrap_or(to)).await,
-                Err(e) => {
-                    // Whatever happened, the cached scale can no longer be trusted.
-                    cx.state.scales.invalidate(&key).await;
-                    return Err(match e {
-                        CattleError::Rejected { status: 404, .. } => gone(id),
-                        e => e.into(),
-                    });
-                }
-            }
-        }
         let message = if dry_run {
-            format!("would scale service {id} from {current} to {to}")
+            format!("would scale service {id} from {from} to {to}")
         } else {
-            format!("scaled service {id} from {current} to {to}")
+            format!("scaled service {id} from {from} to {to}")
         };
         Ok(Outcome::Acted(Report {
-            outcome: "scaled",
-            message,
-            details: details(id, current, to, None),
-            from: Some(current),
+            from: Some(from),
             to: Some(to),
-            change: to - current,
-            reply: None,
+            change: to - from,
+            ..Report::new("scaled", message, details(id, from, to, None))
         }))
     }
 }
@@ -294,27 +372,25 @@ fn details(id: &str, from: i64, to: i64, bound: Option<&str>) -> Map<String, Val
 }
 
 /// Reads the service and checks it can still be scaled.
-async fn current_scale(cattle: &Cattle, project: &str, id: &str) -> Result<i64, Error> {
+async fn current_scale(cattle: &Cattle, project: &str, id: &str) -> Result<i64, Failure> {
     let svc = cattle
         .get_service(Auth::Service, project, id)
-        .await?
-        .ok_or_else(|| gone(id))?;
+        .await
+        .map_err(Failure::Cattle)?
+        .ok_or(Failure::Gone)?;
     if svc.removed.is_some()
         || matches!(
             svc.state.as_deref(),
             Some("removed" | "removing" | "purged")
         )
     {
-        return Err(gone(id));
+        return Err(Failure::Gone);
     }
     let kind = svc.kind.as_deref().unwrap_or("");
     if !SCALABLE.contains(&kind) {
-        return Err(Error::Unprocessable(format!(
-            "service {id} is a {kind}, which cannot be scaled"
-        )));
+        return Err(Failure::NotScalable(kind.to_owned()));
     }
-    svc.scale
-        .ok_or_else(|| Error::Unprocessable(format!("service {id} has no scale")))
+    svc.scale.ok_or(Failure::NoScale)
 }
 
 fn gone(id: &str) -> Error {

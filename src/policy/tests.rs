@@ -235,3 +235,30 @@ fn memory_is_bounded_and_small() {
     );
     assert!(std::mem::size_of::<Remembered>() <= 40);
 }
+
+#[test]
+fn reservations_claim_alerts_and_release_them_on_failure() {
+    let ign = OnResolved::Ignore;
+    let mut s = ReceiverState::default();
+    let (d, claim) = reserve(&mut s, &note(FIRING), ign, 100);
+    assert_eq!(d, Decision::Act);
+    // A copy arriving while the first is in flight is a duplicate.
+    let (d2, claim2) = reserve(&mut s, &note(FIRING), ign, 100);
+    assert_eq!(d2, Decision::Duplicate);
+    settle(&mut s, claim2, None);
+    // The action failed: released, so the retry acts.
+    settle(&mut s, claim, None);
+    let (d, claim) = reserve(&mut s, &note(FIRING), ign, 101);
+    assert_eq!(d, Decision::Act);
+    settle(&mut s, claim, Some(1));
+    assert_eq!(decide(&s, &note(FIRING), ign, 0, 102), Decision::Duplicate);
+    // The step was recorded: a reversal would undo it.
+    assert_eq!(
+        decide(&s, &note(RESOLVED), OnResolved::Reverse, 0, 102),
+        Decision::Reverse { delta: -1 }
+    );
+    // Plain triggers claim nothing.
+    let (d, claim) = reserve(&mut s, &Notification::Plain, ign, 103);
+    assert_eq!(d, Decision::Act);
+    assert!(claim.alerts.is_empty());
+}

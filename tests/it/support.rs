@@ -327,7 +327,7 @@ mod edge {
                 cattle_timeout: Duration::from_secs(5),
                 behind_cattle_proxy: false,
                 revocation_ttl: Duration::from_secs(30),
-                scale_ttl: Duration::from_secs(1),
+                scale_ttl: Duration::from_millis(100),
                 limits: limits(),
                 legacy_key_urls: true,
                 trust_forwarded_headers: false,

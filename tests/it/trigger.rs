@@ -455,8 +455,14 @@ async fn cooldown_skips_until_eligible() {
 }
 
 #[tokio::test]
-async fn a_hand_change_is_seen_after_the_scale_ttl() {
-    let edge = start_edge(T).await;
+async fn a_burst_writes_without_reading_while_the_scale_is_trusted() {
+    // A long trust, so that the second trigger surely falls inside it.
+    let edge = Opts {
+        scale_ttl: Duration::from_secs(30),
+        ..Opts::default()
+    }
+    .start(start_sim(Duration::ZERO).await)
+    .await;
     let token = edge
         .mint(
             "1a5",
@@ -475,28 +481,43 @@ async fn a_hand_change_is_seen_after_the_scale_ttl() {
         ["/v2-beta/projects/1a5/services/1s1"],
         "a burst costs one write and no read"
     );
-    // Someone scales by hand in Rancher; within the TTL (1 s) hookgate sees it.
+}
+
+/// The scale is trusted for `--scale-ttl-ms` (100 ms by default, down from 1 s): a scale
+/// set by hand in Rancher is honoured by the first trigger after that.
+#[tokio::test]
+async fn a_hand_change_is_seen_after_the_scale_ttl() {
+    let edge = start_edge(T).await;
+    let token = edge
+        .mint(
+            "1a5",
+            DriverConfig::ScaleService(ScaleServiceConfig {
+                max: 100,
+                ..scale("1s1")
+            }),
+        )
+        .await;
+    assert_eq!(edge.fire(&token, None).await.json()["to"], 3);
+    // Someone scales by hand in Rancher.
     let r = http(
         Method::PUT,
         &edge.sim.url("/v2-beta/projects/1a5/services/1s1"),
         Some(SERVICE),
         &[],
-        Some(r#"{"scale": 20}"#),
+        Some(r#"{"scale": 40}"#),
     )
     .await;
     assert_eq!(r.status, 200);
-    // Dry runs read what hookgate believes without changing it; once the cached scale
-    // expires they see the hand-set value, and the next trigger steps from it.
-    let dry = format!("{}&dryRun=true", edge.trigger_url(&token));
-    let seen = eventually(|| async {
-        http(Method::POST, &dry, None, &[], None).await.json()["from"] == 20
-    })
-    .await;
-    assert!(
-        seen,
-        "the hand change is seen once the cached scale expires"
+    // Past the TTL, the step applies on top of the hand-set value (the old 1 s trust wrote
+    // 4 from its cached 3 here).
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let r = edge.fire(&token, None).await.json();
+    assert_eq!(
+        (r["from"].as_i64(), r["to"].as_i64()),
+        (Some(40), Some(41)),
+        "{r}"
     );
-    assert_eq!(edge.fire(&token, None).await.json()["from"], 20);
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 41);
 }
 
 #[tokio::test]
@@ -650,4 +671,124 @@ async fn bodies_are_read_only_for_valid_live_receivers() {
         let status = String::from_utf8_lossy(&buf[..n]).to_string();
         assert!(status.starts_with(&format!("HTTP/1.1 {want}")), "{status}");
     }
+}
+
+// ---- group commit ----
+
+/// A scaleService receiver on 1s1 (from 2) whose scale is trusted for 30 s, so that batches
+/// write without reading; and the trigger URLs of `n` such receivers.
+async fn group_edge(configs: &[ScaleServiceConfig]) -> (Edge, Vec<String>) {
+    let edge = Opts {
+        scale_ttl: Duration::from_secs(30),
+        ..Opts::default()
+    }
+    .start(start_sim(Duration::ZERO).await)
+    .await;
+    let mut urls = Vec::new();
+    for c in configs {
+        let token = edge
+            .mint("1a5", DriverConfig::ScaleService(c.clone()))
+            .await;
+        urls.push(edge.trigger_url(&token));
+    }
+    // Warm the scale cache, then slow Cattle down so that triggers pile up behind a write.
+    let dry = format!("{}&dryRun=true", urls[0]);
+    assert_eq!(http(Method::POST, &dry, None, &[], None).await.status, 200);
+    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "latencyMs": 50}"#)
+        .await;
+    edge.clear_calls().await;
+    (edge, urls)
+}
+
+async fn fire_all(urls: &[String], n: usize) -> Vec<Reply> {
+    join_all((0..n).map(|i| {
+        let url = urls[i % urls.len()].clone();
+        async move { http(Method::POST, &url, None, &[], None).await }
+    }))
+    .await
+}
+
+fn moves(replies: &[Reply]) -> Vec<(i64, i64)> {
+    replies
+        .iter()
+        .map(|r| {
+            let v = r.json();
+            (
+                v["from"].as_i64().expect("from"),
+                v["to"].as_i64().expect("to"),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn concurrent_triggers_share_writes_and_each_gets_its_own_step() {
+    let (edge, urls) = group_edge(&[ScaleServiceConfig {
+        max: 150,
+        ..scale("1s1")
+    }])
+    .await;
+    let replies = fire_all(&urls, 200).await;
+    assert!(replies.iter().all(|r| r.status == 200));
+    // From 2, 200 steps up by 1 within max 150: 148 scaled, the rest at the bound, and the
+    // answers form one sequential order: 2→3, 3→4, ..., 149→150, then 150→150.
+    let mut m = moves(&replies);
+    m.sort();
+    let scaled: Vec<(i64, i64)> = m.iter().copied().filter(|(f, t)| f != t).collect();
+    assert_eq!(scaled, (2..150).map(|s| (s, s + 1)).collect::<Vec<_>>());
+    assert!(m.iter().filter(|(f, t)| f == t).all(|(f, _)| *f == 150));
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 150);
+    let writes = edge
+        .called_paths()
+        .await
+        .iter()
+        .filter(|p| p.as_str() == "/v2-beta/projects/1a5/services/1s1")
+        .count();
+    assert!(writes < 20, "{writes} Cattle writes for 200 triggers");
+}
+
+#[tokio::test]
+async fn mixed_steps_in_a_batch_equal_sequential_application() {
+    use ScaleAction::{Down, Up};
+    let (edge, urls) = group_edge(&[cfg("1s1", Up, 3, 1, 7), cfg("1s1", Down, 2, 1, 10)]).await;
+    let replies = fire_all(&urls, 40).await;
+    assert!(replies.iter().all(|r| r.status == 200));
+    // Each answer is one step of its own receiver from its `from`, with its own clamp, and
+    // together they add up to where the service ended.
+    let mut total = 0;
+    for (i, (from, to)) in moves(&replies).into_iter().enumerate() {
+        let want = if i % 2 == 0 {
+            (from + 3).clamp(1, 7).max(from)
+        } else {
+            (from - 2).clamp(1, 10).min(from)
+        };
+        assert_eq!(to, want, "answer {i}: {from} → {to}");
+        total += to - from;
+    }
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 2 + total);
+}
+
+#[tokio::test]
+async fn a_failed_batch_fails_all_its_triggers_and_retries_apply_once() {
+    let (edge, urls) = group_edge(&[ScaleServiceConfig {
+        max: 100,
+        ..scale("1s1")
+    }])
+    .await;
+    edge.clear_faults().await;
+    edge.fault(
+        r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "status": 503, "latencyMs": 50}"#,
+    )
+    .await;
+    let failed = fire_all(&urls, 20).await;
+    assert!(
+        failed.iter().all(|r| r.status == 502),
+        "every trigger of the batch fails"
+    );
+    edge.clear_faults().await;
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 2);
+    // The senders retry: each step applies exactly once.
+    let retried = fire_all(&urls, 20).await;
+    assert!(retried.iter().all(|r| r.status == 200));
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 22);
 }
