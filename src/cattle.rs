@@ -713,7 +713,12 @@ impl Cattle {
             .body(Full::new(body))
             .map_err(|e| CattleError::Encode(format!("forward URL: {e}")))?;
         let (status, content_type, body) = self.send(req, limit).await?;
-        if status == StatusCode::UNAUTHORIZED {
+        // Cattle's own refusal of the service account is its error envelope; a 401 of the
+        // service itself is passed back like any of its answers.
+        if status == StatusCode::UNAUTHORIZED
+            && serde_json::from_slice::<ErrorBody>(&body)
+                .is_ok_and(|e| e.kind.as_deref() == Some("error"))
+        {
             return Err(CattleError::ServiceAccountRefused);
         }
         let content_type = content_type.and_then(|v| v.to_str().ok().map(str::to_owned));
@@ -768,7 +773,8 @@ pub fn forward_path_ok(path: &str) -> bool {
             && path.len() <= 1024
             && path
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"/-._~!$&'()*,;=:@".contains(&b))
+                // No `;`: servlet containers read `..;` as `..`.
+                .all(|b| b.is_ascii_alphanumeric() || b"/-._~!$&'()*,=:@".contains(&b))
             && path.split('/').all(|s| s != ".." && s != "."))
 }
 

@@ -38,10 +38,15 @@ pub struct Conn {
     pub surface: Surface,
 }
 
-/// Trigger URLs are capabilities: keep them out of caches and referrers.
+/// Trigger URLs are capabilities: keep them out of caches and referrers; and nothing
+/// answered on those paths is ever sniffed into something else.
 pub fn no_store(h: &mut HeaderMap) {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
 }
 
 pub fn text(status: StatusCode, body: &str) -> Resp {

@@ -349,6 +349,12 @@ fn passed_back(reply: &Reply) -> Resp {
     };
     let mut r = Resp::new(http_body_util::Full::new(reply.body.clone()));
     *r.status_mut() = status;
+    // Whatever the service answers is shown as data, never run as a page of this origin
+    // (behind Cattle's proxy that origin is Rancher's).
+    r.headers_mut().insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        http::HeaderValue::from_static("sandbox"),
+    );
     if let Some(v) = reply
         .content_type
         .as_deref()

@@ -3,7 +3,8 @@
 //! [min, max]. The group is the hosts of a template (`hostTemplateId`, what Rancher's later
 //! service used) or the hosts whose labels carry every pair of `hostSelector`
 //! (case-insensitively; what Rancher 1.6 shipped, which matched one pair only). Hosts in
-//! `error` do not count. Changes of one group run one after another in this replica.
+//! `error` do not count. Changes of one project's hosts run one after another in this
+//! replica; one trigger adds or removes at most 100 hosts.
 
 use std::time::Duration;
 
@@ -137,8 +138,32 @@ impl Kind for ScaleHost {
                     "HostSelector or hostTemplateId not provided",
                 ));
             }
+            // An empty selector would select every host of the project (Rancher's service
+            // matched none).
+            if template.is_none() && w.host_selector.as_ref().is_some_and(|s| s.is_empty()) {
+                return Err(bad(
+                    "hostSelector",
+                    "hostSelector must name at least one label",
+                ));
+            }
             Ok(())
         })?;
+        if bounds.amount > MAX_STEP {
+            return Err(Error::invalid(
+                400,
+                "MaxLimitExceeded",
+                "amount",
+                format!("Amount is at most {MAX_STEP} hosts per trigger"),
+            ));
+        }
+        if bounds.max > MAX_HOSTS {
+            return Err(Error::invalid(
+                400,
+                "MaxLimitExceeded",
+                "max",
+                format!("Maximum scale is at most {MAX_HOSTS} hosts"),
+            ));
+        }
         let delete_option = match (bounds.action, w.delete_option.as_deref()) {
             (ScaleAction::Up, None | Some("")) => None,
             (ScaleAction::Up, Some(_)) => {
@@ -287,7 +312,9 @@ impl Kind for ScaleHost {
         step: Step,
         dry_run: bool,
     ) -> Result<Outcome, Error> {
-        let lease = cx.state.locks.lease(&(cx.project.to_owned(), group_key(c)));
+        // One change of a project's hosts at a time: groups of different receivers may
+        // overlap (a template's hosts and a label's), and new names must not collide.
+        let lease = cx.state.locks.lease(&cx.project.to_owned());
         let _one_at_a_time = lease.lock().await;
         // Every host of the project: the group's, and the names a new host must not take.
         let hosts = cx.cattle.list_hosts(Auth::Service, cx.project, &[]).await?;
@@ -317,7 +344,11 @@ impl Kind for ScaleHost {
                 )
             }));
         }
-        let n = usize::try_from((to - from).unsigned_abs()).unwrap_or(usize::MAX);
+        // A reversal's step comes from history, not from the config: the cap holds for it too.
+        let n = usize::try_from((to - from).unsigned_abs())
+            .unwrap_or(usize::MAX)
+            .min(MAX_STEP as usize);
+        let to = if up { from + n as i64 } else { from - n as i64 };
         let mut details = Map::new();
         details.insert("from".into(), from.into());
         details.insert("to".into(), to.into());
@@ -347,6 +378,12 @@ impl Kind for ScaleHost {
     }
 }
 
+/// Most hosts one trigger adds or removes, and the largest group a receiver may ask for:
+/// hosts are machines, and one trigger must not order thousands of them (nor make hookgate
+/// plan them).
+const MAX_STEP: u32 = 100;
+const MAX_HOSTS: u32 = 10_000;
+
 /// How long a host this replica asked Cattle to evacuate stays out of its group's count
 /// (Cattle shows it `deactivating` for a while before it is gone).
 const EVACUATION_MEMORY: Duration = Duration::from_secs(900);
@@ -356,25 +393,10 @@ const BAD_STATES: [&str; 4] = ["inactive", "deactivating", "reconnecting", "disc
 
 /// This replica's view of host groups.
 pub struct State {
-    /// Per-group locks: changes of one group run one after another.
-    locks: KeyedState<(String, String), ()>,
+    /// Per-project locks: changes of a project's hosts run one after another.
+    locks: KeyedState<String, ()>,
     /// (project, host id) of hosts this replica asked to evacuate recently.
     evacuating: moka::sync::Cache<(String, String), ()>,
-}
-
-/// The lock key of a receiver's group.
-fn group_key(c: &ScaleHostConfig) -> String {
-    match (&c.host_template_id, &c.host_selector) {
-        (Some(t), _) => format!("template:{t}"),
-        (None, s) => {
-            let pairs: Vec<String> = s
-                .iter()
-                .flatten()
-                .map(|(k, v)| format!("{}={}", k.to_lowercase(), v.to_lowercase()))
-                .collect();
-            format!("selector:{}", pairs.join(","))
-        }
-    }
 }
 
 /// The hosts of the receiver's group that count, oldest first: those of its template (or

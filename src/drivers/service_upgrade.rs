@@ -478,9 +478,13 @@ pub fn plan(
     pushes: &[Pushed],
     services: &[Service],
 ) -> (Vec<Plan>, Vec<Skip>) {
+    // A pushed tag must be a Docker tag before it can match: it goes into an image reference.
     let tagged: Vec<(&Pushed, &str)> = pushes
         .iter()
-        .filter_map(|p| Some((p, p.tag.as_deref().filter(|t| c.tag_matches(t))?)))
+        .filter_map(|p| {
+            let tag = p.tag.as_deref().filter(|t| valid_tag(t) && c.tag_matches(t))?;
+            Some((p, tag))
+        })
         .collect();
     let (mut plans, mut skipped) = (Vec::new(), Vec::new());
     for svc in services.iter().filter(|s| s.removed.is_none()) {
@@ -502,12 +506,20 @@ pub fn plan(
             continue;
         };
         let sidekicks = svc.secondary_launch_configs.as_deref().unwrap_or_default();
-        let matching: Vec<(Option<&str>, &LaunchConfig)> =
-            std::iter::once((None, primary))
-                .chain(sidekicks.iter().map(|s| (sidekick_name(s), s)))
-                .filter(|(_, lc)| c.labels_match(lc.labels.as_ref()))
-                .collect();
+        let matching: Vec<(Container, &LaunchConfig)> = std::iter::once((Container::Primary, primary))
+            .chain(sidekicks.iter().map(|s| (Container::of(s, sidekicks), s)))
+            .filter(|(_, lc)| c.labels_match(lc.labels.as_ref()))
+            .collect();
         if matching.is_empty() {
+            continue;
+        }
+        // Cattle matches sidekicks by name: one without a name of its own cannot be
+        // upgraded alone, and is never mistaken for another container.
+        if matching.iter().all(|(who, _)| *who == Container::Unnamed) {
+            skipped.push(skip(
+                "sidekick name",
+                "the matching sidekicks have no name of their own".into(),
+            ));
             continue;
         }
         if tagged.is_empty() {
@@ -525,7 +537,10 @@ pub fn plan(
             sidekicks: Vec::new(),
         };
         let mut images = Vec::new();
-        for (sidekick, lc) in &matching {
+        for (who, lc) in &matching {
+            if *who == Container::Unnamed {
+                continue;
+            }
             let current = lc.image_uuid.as_deref().unwrap_or("");
             images.push(current.trim_start_matches("docker:").to_owned());
             let Some(image) = ImageRef::parse(current) else {
@@ -538,9 +553,10 @@ pub fn plan(
                 continue;
             };
             let new = image.with_tag(tag);
-            match sidekick {
-                None => plan.primary = Some(new),
-                Some(n) => plan.sidekicks.push(((*n).to_owned(), new)),
+            match who {
+                Container::Primary => plan.primary = Some(new),
+                Container::Sidekick(n) => plan.sidekicks.push(((*n).to_owned(), new)),
+                Container::Unnamed => {}
             }
         }
         if plan.primary.is_none() && plan.sidekicks.is_empty() {
@@ -561,7 +577,31 @@ pub fn plan(
 }
 
 fn sidekick_name(lc: &LaunchConfig) -> Option<&str> {
-    lc.rest.get("name").and_then(Value::as_str)
+    lc.rest
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+}
+
+/// Which container of a service a launch config is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Container<'a> {
+    Primary,
+    /// A sidekick with a name no other sidekick of the service has.
+    Sidekick(&'a str),
+    /// A sidekick without a name, or sharing it: Cattle could not tell which one to upgrade.
+    Unnamed,
+}
+
+impl<'a> Container<'a> {
+    fn of(lc: &'a LaunchConfig, all: &'a [LaunchConfig]) -> Self {
+        match sidekick_name(lc) {
+            Some(n) if all.iter().filter(|s| sidekick_name(s) == Some(n)).count() == 1 => {
+                Container::Sidekick(n)
+            }
+            _ => Container::Unnamed,
+        }
+    }
 }
 
 /// One service's upgrade, as submitted.
@@ -675,12 +715,13 @@ async fn upgrade(cattle: &Cattle, poll: Duration, job: &Job) -> Result<(), Strin
         (Some(image), Some(lc)) => Some(edit(lc, image)),
         _ => None,
     };
-    let secondary: Vec<LaunchConfig> = svc
-        .secondary_launch_configs
+    let sidekicks = svc.secondary_launch_configs.as_deref().unwrap_or_default();
+    let secondary: Vec<LaunchConfig> = sidekicks
         .iter()
-        .flatten()
         .filter_map(|lc| {
-            let name = sidekick_name(lc)?;
+            let Container::Sidekick(name) = Container::of(lc, sidekicks) else {
+                return None;
+            };
             let (_, image) = job.plan.sidekicks.iter().find(|(n, _)| n == name)?;
             Some(edit(lc, image))
         })

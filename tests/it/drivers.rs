@@ -673,3 +673,202 @@ async fn forward_post_reaches_only_a_service_of_its_own_project() {
         assert_eq!(r.status, 400, "{path} {name}");
     }
 }
+
+// ---- what an attacker's review found ----
+
+#[tokio::test]
+async fn host_steps_are_bounded_and_selectors_not_empty() {
+    let edge = start_edge(T).await;
+    let create = |config: Value| {
+        let body = json!({"name": "big", "driver": "scaleHost", "scaleHostConfig": config});
+        let url = format!("{}/v1-webhooks/receivers?projectId=1a5", edge.base);
+        async move {
+            http(
+                Method::POST,
+                &url,
+                Some(ALICE),
+                &[],
+                Some(&body.to_string()),
+            )
+            .await
+            .json()
+        }
+    };
+    // (config, field named in the 400)
+    let cases = [
+        (
+            json!({"hostTemplateId": "1ht1", "action": "up", "amount": 4294967295u32, "min": 0, "max": 4294967295u32}),
+            "amount",
+        ),
+        (
+            json!({"hostTemplateId": "1ht1", "action": "up", "amount": 101, "min": 0, "max": 200}),
+            "amount",
+        ),
+        (
+            json!({"hostTemplateId": "1ht1", "action": "up", "amount": 1, "min": 0, "max": 10001}),
+            "max",
+        ),
+        (
+            json!({"hostSelector": {}, "action": "down", "amount": 1, "min": 0, "max": 10, "deleteOption": "leastRecent"}),
+            "hostSelector",
+        ),
+    ];
+    for (config, field) in cases {
+        let v = create(config.clone()).await;
+        assert_eq!(
+            (v["status"].as_u64(), v["fieldName"].as_str()),
+            (Some(400), Some(field)),
+            "{config}"
+        );
+    }
+    // A record written straight into Cattle with such a config is refused, not run.
+    let key = "H8fAbCdEfGhIjKlMnOpQrStUvWxYz0123456789a";
+    sim_post(
+        &edge,
+        "/v2-beta/projects/1a5/genericobjects",
+        json!({"name": "huge", "key": key, "kind": "webhookReceiver", "resourceData": {"driver": "scaleHost",
+            "config": {"hostTemplateId": "1ht1", "action": "up", "amount": 3000000000u32, "min": 0, "max": 4000000000u32}}}),
+    )
+    .await;
+    let r = post_to(
+        &format!(
+            "{}/v1-webhooks/endpoint?key={key}&projectId=1a5&dryRun=true",
+            edge.base
+        ),
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        get(&format!("{}/healthz", edge.base), SERVICE).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn overlapping_host_groups_never_share_a_new_name() {
+    let edge = start_edge(T).await;
+    let by_template = receiver(
+        &edge,
+        "by-template",
+        "scaleHost",
+        json!({"hostTemplateId": "1ht1", "action": "up", "amount": 1, "min": 1, "max": 4}),
+    )
+    .await;
+    let by_label = receiver(
+        &edge,
+        "by-label",
+        "scaleHost",
+        json!({"hostSelector": {"pool": "workers"}, "action": "up", "amount": 1, "min": 1, "max": 4}),
+    )
+    .await;
+    let replies = join_all((0..12).map(|i| {
+        let url = if i % 2 == 0 {
+            by_template.clone()
+        } else {
+            by_label.clone()
+        };
+        async move { post_to(&url, "").await }
+    }))
+    .await;
+    assert!(replies.iter().all(|r| r.status == 200));
+    let names = host_names(&edge).await;
+    let mut unique = names.clone();
+    unique.dedup();
+    assert_eq!(names, unique, "no two hosts share a name");
+    // No receiver added a host beyond its own max (a group may still be above it when
+    // another receiver's hosts count in it too: then nothing is added).
+    for (i, r) in replies.iter().enumerate() {
+        let v = r.json();
+        if v["outcome"] == "scaled" {
+            assert!(
+                v["to"].as_i64().unwrap_or(0) <= 4,
+                "answer {i} went past its max: {v}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn what_a_service_answers_is_passed_back_as_data() {
+    let edge = start_edge(T).await;
+    let html = html_upstream().await;
+    sim_post(
+        &edge,
+        "/_sim/upstreams",
+        json!({"projectId": "1a5", "service": "web", "port": 8080, "url": html.0}),
+    )
+    .await;
+    let url = receiver(
+        &edge,
+        "page",
+        "forwardPost",
+        json!({"serviceName": "web", "port": "8080", "path": "/html"}),
+    )
+    .await;
+    let r = post_to(&url, "x").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["content-type"], "text/html");
+    assert_eq!(r.headers["content-security-policy"], "sandbox");
+    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+    // The service's own 401 is its answer, not a complaint about hookgate's account.
+    let url = receiver(
+        &edge,
+        "denied",
+        "forwardPost",
+        json!({"serviceName": "web", "port": "8080", "path": "/401"}),
+    )
+    .await;
+    assert_eq!(post_to(&url, "x").await.status, 401);
+    // `..;` is `..` to a servlet container: refused like `..`.
+    let r = http(
+        Method::POST,
+        &format!("{}/v1-webhooks/receivers?projectId=1a5", edge.base),
+        Some(ALICE),
+        &[],
+        Some(
+            &json!({"name": "semi", "driver": "forwardPost", "forwardPostConfig":
+            {"serviceName": "web", "port": "80", "path": "/..;/..;/v2-beta/projects"}})
+            .to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+}
+
+/// An upstream answering `/html` with a page and `/401` with its own refusal.
+async fn html_upstream() -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        loop {
+            let s = tokio::select! {
+                a = listener.accept() => match a { Ok((s, _)) => s, Err(_) => return },
+                _ = &mut rx => return,
+            };
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    |req: http::Request<hyper::body::Incoming>| async move {
+                        let (status, ct, body) = if req.uri().path() == "/401" {
+                            (401, "text/plain", "not for you")
+                        } else {
+                            (200, "text/html", "<script>alert(1)</script>")
+                        };
+                        let mut r = http::Response::new(Full::new(Bytes::from(body)));
+                        *r.status_mut() = http::StatusCode::from_u16(status).expect("status");
+                        r.headers_mut()
+                            .insert("content-type", ct.parse().expect("ct"));
+                        Ok::<_, std::convert::Infallible>(r)
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    (base, tx)
+}

@@ -86,5 +86,4 @@ fn the_group_is_every_selector_pair_without_error_hosts() {
         "oldest first; error hosts, other labels and hosts being evacuated left out"
     );
     assert_eq!(id_number("1h12"), 12);
-    assert_eq!(group_key(&c), "selector:pool=workers");
 }

@@ -136,3 +136,31 @@ fn configs_parse_encode_and_keep_older_tokens_readable() {
     old.push(0);
     assert!(ServiceUpgrade::decode(&mut Reader::new(&old)).is_err());
 }
+
+#[test]
+fn unnamed_sidekicks_and_bad_pushed_tags_upgrade_nothing_else() {
+    let c = ServiceUpgradeConfig {
+        tag_pattern: Some("release-*".into()),
+        ..config(&[("app", "web")], "stable")
+    };
+    // The primary (a database) must never get the web image because a nameless sidekick
+    // matched; nor a sidekick that shares its name with another.
+    let svc: Service = serde_json::from_value(json!({"id": "1s8", "name": "mixed", "state": "active",
+        "launchConfig": {"imageUuid": "docker:acme/db:5.0", "labels": {"role": "db"}},
+        "secondaryLaunchConfigs": [
+            {"imageUuid": "docker:acme/web:1.0", "labels": {"app": "web"}},
+            {"name": "s", "imageUuid": "docker:acme/web:1.0", "labels": {"app": "web"}},
+            {"name": "s", "imageUuid": "docker:acme/web:1.0", "labels": {"role": "cache"}}]}))
+    .expect("service");
+    let (plans, skipped) = plan(&c, &push("acme/web", "stable"), std::slice::from_ref(&svc));
+    assert!(plans.is_empty(), "{plans:?}");
+    assert_eq!(reasons(&skipped), [("1s8", "sidekick name")]);
+    // A pushed "tag" that is no Docker tag matches nothing, glob or not.
+    let web = service("1s1", "docker:acme/web:1.0", json!({"app": "web"}), "active");
+    for bad in ["release-x/../../evil", "release-1@sha256:0", "release- ;rm", ""] {
+        let (plans, skipped) = plan(&c, &push("acme/web", bad), std::slice::from_ref(&web));
+        assert!(plans.is_empty(), "{bad:?}");
+        assert_eq!(reasons(&skipped), [("1s1", "tag")], "{bad:?}");
+    }
+    assert_eq!(ids(&plan(&c, &push("acme/web", "release-7"), &[web]).0), ["1s1"]);
+}
