@@ -1,10 +1,15 @@
 //! Cost of the token on the trigger path. `token/hmac_sha256` is the floor: a pre-keyed
 //! HMAC-SHA256 over as many bytes as `open` authenticates. `open / hmac_sha256` is what the
 //! parsing, decoding and checks add on top of the cryptography.
+//!
+//! Wall-clock medians wander on a shared machine; instruction counts do not. With
+//! `--ir open|hmac|none N` the binary runs the operation N times and nothing else, for
+//! `valgrind --tool=callgrind` to count: (Ir(open) - Ir(none)) / (Ir(hmac) - Ir(none)) is
+//! the same ratio, repeatably.
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use hmac::{Hmac, Mac};
 use hookgate::token::KeyRing;
 
@@ -40,4 +45,40 @@ fn token(c: &mut Criterion) {
 }
 
 criterion_group!(benches, token);
-criterion_main!(benches);
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--ir") {
+        let what = args.get(i + 1).map_or("none", String::as_str);
+        let n: usize = args
+            .get(i + 2)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(100_000);
+        instruction_run(what, n);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
+
+/// Runs one operation `n` times with the same setup as the benchmarks.
+fn instruction_run(what: &str, n: usize) {
+    let secret = vec![7u8; 32];
+    let ring = KeyRing::new([("k1", secret.clone())]).expect("ring");
+    let sealed = ring.seal(&scale_claims(0)).expect("seal");
+    let signed = sealed.as_bytes()[..sealed.rfind('.').expect("tag")].to_vec();
+    let keyed = Hmac::<Sha256>::new_from_slice(&secret).expect("any key length");
+    for _ in 0..n {
+        match what {
+            "open" => {
+                black_box(ring.open(black_box(sealed.as_bytes()), NOW).expect("opens"));
+            }
+            "hmac" => {
+                let mut m = keyed.clone();
+                m.update(black_box(&signed));
+                black_box(m.finalize().into_bytes());
+            }
+            _ => {}
+        }
+    }
+}

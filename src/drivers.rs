@@ -256,10 +256,26 @@ pub trait Kind {
     ) -> impl Future<Output = Result<Outcome, Error>> + Send;
 }
 
+/// A driver's config as `DriverConfig` holds it: in place (`plain`, the hot scaleService),
+/// or boxed so that `Claims`, which the trigger path moves around, stays small.
+macro_rules! slot {
+    (plain, $t:ty) => { $t };
+    (boxed, $t:ty) => { Box<$t> };
+}
+
+macro_rules! put {
+    (plain, $e:expr) => {
+        $e
+    };
+    (boxed, $e:expr) => {
+        Box::new($e)
+    };
+}
+
 /// Generates, from one line per driver, the `Driver` and `DriverConfig` enums, every
 /// driver's state in `States`, and the dispatch of each [`Kind`] operation.
 macro_rules! drivers {
-    ($( $variant:ident => $module:ident :: $kind:ident, tag $tag:literal; )+) => {
+    ($( $variant:ident => $module:ident :: $kind:ident, tag $tag:literal, $hold:ident; )+) => {
         $( pub mod $module; )+
 
         /// The drivers, by Rancher's names.
@@ -286,7 +302,7 @@ macro_rules! drivers {
 
         /// The complete configuration of one receiver's driver.
         #[derive(Clone, Debug, PartialEq, Eq)]
-        pub enum DriverConfig { $( $variant(<$module::$kind as Kind>::Config) ),+ }
+        pub enum DriverConfig { $( $variant(slot!($hold, <$module::$kind as Kind>::Config)) ),+ }
 
         /// Every driver's per-replica state.
         pub struct States { $( pub $module: <$module::$kind as Kind>::State ),+ }
@@ -305,7 +321,7 @@ macro_rules! drivers {
             /// Reads the active driver's `<driver>Config` (see [`Kind::parse`]).
             pub fn parse(driver: Driver, config: &Value, project: &str, mode: Parse) -> Result<Self, Error> {
                 match driver {
-                    $( Driver::$variant => <$module::$kind as Kind>::parse(config, project, mode).map(DriverConfig::$variant) ),+
+                    $( Driver::$variant => <$module::$kind as Kind>::parse(config, project, mode).map(|c| DriverConfig::$variant(put!($hold, c))) ),+
                 }
             }
 
@@ -344,7 +360,7 @@ macro_rules! drivers {
 
             pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
                 match r.byte()? {
-                    $( $tag => <$module::$kind as Kind>::decode(r).map(DriverConfig::$variant), )+
+                    $( $tag => <$module::$kind as Kind>::decode(r).map(|c| DriverConfig::$variant(put!($hold, c))), )+
                     _ => Err(DecodeError::InvalidValue("driver")),
                 }
             }
@@ -384,10 +400,10 @@ macro_rules! drivers {
 }
 
 drivers! {
-    ScaleService => scale_service::ScaleService, tag 0;
-    ScaleHost => scale_host::ScaleHost, tag 1;
-    ServiceUpgrade => service_upgrade::ServiceUpgrade, tag 2;
-    ForwardPost => forward_post::ForwardPost, tag 3;
+    ScaleService => scale_service::ScaleService, tag 0, plain;
+    ScaleHost => scale_host::ScaleHost, tag 1, boxed;
+    ServiceUpgrade => service_upgrade::ServiceUpgrade, tag 2, boxed;
+    ForwardPost => forward_post::ForwardPost, tag 3, boxed;
 }
 
 pub use forward_post::ForwardPostConfig;

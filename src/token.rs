@@ -6,7 +6,7 @@
 //! last `.`, in unpadded base64url (43 characters).
 //!
 //! `open` checks, in order: size, shape and alphabet (no allocation), version, key id, the
-//! tag in constant time, and only then decodes the payload. This module is pure: no I/O, no
+//! tag in constant time, and only then reads the payload's bytes. This module is pure: no I/O, no
 //! clock (`now` is an argument), no logging. Keys never appear in `Debug` output.
 
 mod codec;
@@ -173,7 +173,7 @@ fn is_b64url(b: u8) -> bool {
     B64URL[usize::from(b)]
 }
 
-/// Branch-free alphabet check: the hot path runs it over every payload byte.
+/// Branch-free alphabet check (for telling a malformed payload from a forged one).
 fn all_b64url(s: &[u8]) -> bool {
     s.iter().fold(true, |ok, &b| ok & B64URL[usize::from(b)])
 }
@@ -385,9 +385,25 @@ impl KeyRing {
             return Err(TokenError::Malformed);
         };
         let (kid, payload) = (&head[..kid_len], &head[kid_len + 1..]);
-        // The kid is matched against the ring's (valid) ids and the tag is strictly decoded,
-        // so only the payload's alphabet needs a look of its own.
-        if kid.is_empty() || payload.is_empty() || !all_b64url(payload) {
+        if kid.is_empty() || payload.is_empty() {
+            return Err(TokenError::Malformed);
+        }
+        // The payload's text is turned into bytes now, in one pass that also checks its
+        // alphabet (typical payloads on the stack); not one of those bytes is read before the
+        // tag is verified below.
+        let need = payload.len() / 4 * 3 + 2;
+        let mut small = [0u8; 256];
+        let mut large = Vec::new();
+        let buf = if need <= small.len() {
+            &mut small[..need]
+        } else {
+            large.resize(need, 0);
+            &mut large[..]
+        };
+        let decoded = decode_b64url(payload, buf);
+        // A character outside the alphabet is a malformed token; non-canonical spare bits
+        // are only known to be the signer's doing once the tag verifies.
+        if decoded.is_none() && !all_b64url(payload) {
             return Err(TokenError::Malformed);
         }
         let key = self.key(kid).ok_or(TokenError::UnknownKey)?;
@@ -405,17 +421,7 @@ impl KeyRing {
             .map_err(|_| TokenError::BadSignature)?;
 
         // Authentic from here on: the payload was written by a holder of the key.
-        // Typical payloads fit on the stack; larger ones (big label maps) get a heap buffer.
-        let need = payload.len() / 4 * 3 + 2;
-        let mut small = [0u8; 256];
-        let mut large = Vec::new();
-        let buf = if need <= small.len() {
-            &mut small[..need]
-        } else {
-            large.resize(need, 0);
-            &mut large[..]
-        };
-        let n = decode_b64url(payload, buf).ok_or(TokenError::BadPayload)?;
+        let n = decoded.ok_or(TokenError::BadPayload)?;
         let claims = codec::decode(&buf[..n]).map_err(|_| TokenError::BadPayload)?;
         if claims.expires_at.is_some_and(|exp| now >= exp) {
             return Err(TokenError::Expired);

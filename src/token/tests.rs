@@ -50,7 +50,7 @@ fn every_driver() -> Vec<DriverConfig> {
             cooldown_seconds: 300,
             on_resolved: OnResolved::Reverse,
         }),
-        DriverConfig::ScaleHost(ScaleHostConfig {
+        DriverConfig::ScaleHost(Box::new(ScaleHostConfig {
             host_selector: Some(labels(&[("pool", "workers"), ("zone", "a")])),
             host_template_id: None,
             action: ScaleAction::Down,
@@ -60,8 +60,8 @@ fn every_driver() -> Vec<DriverConfig> {
             delete_option: Some(DeleteOption::LeastRecent),
             cooldown_seconds: 60,
             on_resolved: OnResolved::Trigger,
-        }),
-        DriverConfig::ScaleHost(ScaleHostConfig {
+        })),
+        DriverConfig::ScaleHost(Box::new(ScaleHostConfig {
             host_selector: None,
             host_template_id: Some("1ht1".into()),
             action: ScaleAction::Up,
@@ -71,8 +71,8 @@ fn every_driver() -> Vec<DriverConfig> {
             delete_option: None,
             cooldown_seconds: 0,
             on_resolved: OnResolved::Ignore,
-        }),
-        DriverConfig::ServiceUpgrade(ServiceUpgradeConfig {
+        })),
+        DriverConfig::ServiceUpgrade(Box::new(ServiceUpgradeConfig {
             service_selector: labels(&[("app", "web"), ("tier", "")]),
             tag: "1.2.3-alpha1".into(),
             tag_pattern: None,
@@ -81,8 +81,8 @@ fn every_driver() -> Vec<DriverConfig> {
             batch_size: 2,
             interval_millis: 5,
             start_first: true,
-        }),
-        DriverConfig::ServiceUpgrade(ServiceUpgradeConfig {
+        })),
+        DriverConfig::ServiceUpgrade(Box::new(ServiceUpgradeConfig {
             service_selector: labels(&[]),
             tag: "stable".into(),
             tag_pattern: Some("v1.*-rc?".into()),
@@ -91,13 +91,13 @@ fn every_driver() -> Vec<DriverConfig> {
             batch_size: 1,
             interval_millis: 2,
             start_first: false,
-        }),
-        DriverConfig::ForwardPost(ForwardPostConfig {
+        })),
+        DriverConfig::ForwardPost(Box::new(ForwardPostConfig {
             project_id: "1a5".into(),
             service_name: "pipeline-server".into(),
             port: "60080".into(),
             path: "/v1".into(),
-        }),
+        })),
     ]
 }
 
