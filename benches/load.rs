@@ -5,11 +5,14 @@
 //!
 //! The servers run in this process on core 0 — hookgate and the simulator each on a runtime
 //! of its own, so hookgate's CPU time can be told apart — and `oha` on core 1 (taskset).
-//! Each target gets a closed-loop run (capacity, requests/s) and then a fixed-rate run at
-//! half that capacity with latency correction (an honest p99; closed-loop tools
-//! under-report stalls). Every run is bounded in time; nothing leaves 127.0.0.1. It ends
-//! with `ratio <name> <value>` lines a script can read. Outside `cargo bench` (for example
-//! under `cargo test --benches`) it does nothing.
+//! Each target gets closed-loop runs (capacity, requests/s) in interleaved rounds — this
+//! machine is shared and its speed drifts, so every ratio is taken within one round and the
+//! median over rounds reported — and then a fixed-rate run at half its capacity with latency
+//! correction (an honest p99; closed-loop tools under-report stalls). hookgate logs as in
+//! production, to a file. Every run is bounded in time; nothing leaves 127.0.0.1. It ends
+//! with `ratio <name> <value>` lines a script can read. `LOAD_ONLY=<text>` runs the targets
+//! whose name contains it (for profiling). Outside `cargo bench` (for example under
+//! `cargo test --benches`) it does nothing.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -33,6 +36,8 @@ use tokio::net::TcpListener;
 /// Seconds of each run, unless `--seconds N` says otherwise.
 const DEFAULT_SECS: u64 = 8;
 const CONNECTIONS: u32 = 16;
+/// Closed-loop rounds over all targets; medians are reported.
+const ROUNDS: usize = 3;
 
 struct Target {
     name: &'static str,
@@ -42,6 +47,20 @@ struct Target {
     body: Option<&'static str>,
 }
 
+/// One closed-loop run of one target.
+#[derive(Clone)]
+struct Sample {
+    rps: f64,
+    p99_ms: f64,
+    success: f64,
+    requests: f64,
+    /// hookgate's CPU time during the run, in microseconds.
+    edge_cpu_us: f64,
+    /// Requests the simulator received during the run.
+    sim_calls: f64,
+}
+
+/// What the table shows of a target: its median closed-loop run and its fixed-rate run.
 struct Measured {
     rps: f64,
     p99_ms: f64,
@@ -76,6 +95,11 @@ fn main() {
         .and_then(|s| s.parse::<u64>().ok())
         .unwrap_or(DEFAULT_SECS);
     pin_to_core(0);
+    // hookgate logs as in production (one line per acted trigger), to a file here.
+    let log_path = std::env::temp_dir().join("hookgate-load.log");
+    let log_file = std::fs::File::create(&log_path).expect("log file");
+    let _log = hookgate::logging::init_with(hookgate::config::LogFormat::Text, false, log_file);
+    eprintln!("load: hookgate's log in {}", log_path.display());
     let runtime = |name: &'static str| {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -87,26 +111,42 @@ fn main() {
     let (edge_rt, sim_rt) = (runtime("edge"), runtime("sim"));
     let (mut targets, probe) = start_servers(&edge_rt, &sim_rt);
     // LOAD_ONLY=<substring> runs only the matching targets (for profiling one of them); the
-    // first target stays as the baseline of the ratios.
+    // ratio column is then relative to the first of them.
     if let Ok(only) = std::env::var("LOAD_ONLY") {
-        let mut i = 0;
-        targets.retain(|t| {
-            i += 1;
-            i == 1 || t.name.contains(only.as_str())
-        });
+        targets.retain(|t| t.name.contains(only.as_str()));
+    }
+    // Closed-loop runs in rounds, the targets interleaved, so that a slow spell of this
+    // shared machine hits every target alike; each ratio is taken within a round and the
+    // median over rounds reported.
+    let mut rounds: Vec<Vec<Sample>> = Vec::new();
+    for round in 1..=ROUNDS {
+        let mut samples = Vec::new();
+        for t in &targets {
+            eprintln!("load: round {round}/{ROUNDS}: {} …", t.name);
+            let calls_before = sim_calls(&sim_rt, &probe);
+            let cpu_before = edge_cpu_us();
+            let r = oha(
+                t,
+                &["-z", &format!("{secs}s"), "-c", &CONNECTIONS.to_string()],
+            );
+            samples.push(Sample {
+                rps: r.0,
+                p99_ms: r.1,
+                success: r.2,
+                requests: r.3,
+                edge_cpu_us: edge_cpu_us() - cpu_before,
+                sim_calls: sim_calls(&sim_rt, &probe) - calls_before,
+            });
+        }
+        rounds.push(samples);
     }
     let mut results = Vec::new();
-    for t in &targets {
-        eprintln!("load: {} …", t.name);
-        let calls_before = sim_calls(&sim_rt, &probe);
-        let cpu_before = thread_cpu_us("edge");
-        let closed = oha(
-            t,
-            &["-z", &format!("{secs}s"), "-c", &CONNECTIONS.to_string()],
-        );
-        let edge_cpu_us = thread_cpu_us("edge") - cpu_before;
-        let sim_calls = sim_calls(&sim_rt, &probe) - calls_before;
-        let rate = (closed.0 / 2.0).max(1.0);
+    for (i, t) in targets.iter().enumerate() {
+        let mut of_target: Vec<&Sample> = rounds.iter().map(|r| &r[i]).collect();
+        of_target.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+        let m = of_target[of_target.len() / 2].clone();
+        eprintln!("load: fixed rate: {} …", t.name);
+        let rate = (m.rps / 2.0).max(1.0);
         let fixed = oha(
             t,
             &[
@@ -122,78 +162,97 @@ fn main() {
         results.push((
             t.name,
             Measured {
-                rps: closed.0,
-                p99_ms: closed.1,
+                rps: m.rps,
+                p99_ms: m.p99_ms,
                 fixed_rate: rate,
                 fixed_p99_ms: fixed.1,
-                success: closed.2.min(fixed.2),
-                requests: closed.3,
-                edge_cpu_us,
-                sim_calls,
+                success: m.success.min(fixed.2),
+                requests: m.requests,
+                edge_cpu_us: m.edge_cpu_us,
+                sim_calls: m.sim_calls,
             },
         ));
     }
-    let base = results[0].1.rps;
+    let Some(base) = results.first().map(|r| r.1.rps) else {
+        eprintln!("load: no target matches LOAD_ONLY");
+        std::process::exit(1);
+    };
     println!(
-        "\n{:<34} {:>10} {:>9} {:>8} {:>12} {:>13} {:>8}",
-        "target", "req/s", "p99 ms", "ratio", "fixed req/s", "fixed p99 ms", "ok"
+        "\n{:<34} {:>8} {:>7} {:>6} {:>11} {:>12} {:>10} {:>10} {:>7}",
+        "target",
+        "req/s",
+        "p99 ms",
+        "ratio",
+        "fixed req/s",
+        "fixed p99 ms",
+        "CPU µs/req",
+        "Cattle/req",
+        "ok"
     );
     for (name, m) in &results {
         println!(
-            "{:<34} {:>10.0} {:>9.2} {:>8.3} {:>12.0} {:>13.2} {:>7.1}%",
+            "{:<34} {:>8.0} {:>7.2} {:>6.3} {:>11.0} {:>12.2} {:>10.1} {:>10.3} {:>6.1}%",
             name,
             m.rps,
             m.p99_ms,
             m.rps / base,
             m.fixed_rate,
             m.fixed_p99_ms,
+            m.edge_cpu_us / m.requests.max(1.0),
+            m.sim_calls / m.requests.max(1.0),
             m.success * 100.0
         );
     }
-    println!("\nratio = req/s relative to the bare hyper server in this run ({CONNECTIONS} connections, closed loop, {secs} s);");
-    println!("fixed = {secs} s at half that rate with latency correction.\n");
-    let by = |key: &str| {
-        results
-            .iter()
-            .find(|(n, _)| n.starts_with(key))
-            .map(|(_, m)| m)
-    };
-    let ratio = |name: &str, v: Option<f64>| {
-        if let Some(v) = v {
-            println!("ratio {name} {v:.3}");
+    println!("\nreq/s, p99, CPU: the median of {ROUNDS} closed-loop rounds ({CONNECTIONS} connections, {secs} s each);");
+    println!("ratio = req/s relative to the first target;");
+    println!("fixed = {secs} s at half that rate with latency correction;");
+    println!("CPU µs/req = CPU time of the server's threads (edge runtime and log writer; the simulator's");
+    println!("own runtime is not counted) over the closed-loop run's requests.\n");
+    // A ratio per round, from that round's samples; the median of them is reported.
+    let index = |key: &str| targets.iter().position(|t| t.name.starts_with(key));
+    let ratio = |name: &str, f: &dyn Fn(&[Sample]) -> Option<f64>| {
+        let mut v: Vec<f64> = rounds.iter().filter_map(|r| f(r)).collect();
+        if v.is_empty() {
+            return;
         }
+        v.sort_by(f64::total_cmp);
+        let all: Vec<String> = v.iter().map(|x| format!("{x:.3}")).collect();
+        println!(
+            "ratio {name} {:.3}   (rounds: {})",
+            v[v.len() / 2],
+            all.join(" ")
+        );
     };
-    let bare = by("bare").map(|m| m.rps);
-    ratio(
-        "reject_vs_bare",
-        by("trigger refused").zip(bare).map(|(m, b)| m.rps / b),
+    let (bare, refused, bound, scaling, direct) = (
+        index("bare"),
+        index("trigger refused"),
+        index("trigger at bound"),
+        index("trigger scaling"),
+        index("simulator direct"),
     );
-    ratio(
-        "unchanged_vs_bare",
-        by("trigger at bound").zip(bare).map(|(m, b)| m.rps / b),
-    );
-    ratio(
-        "scale_vs_direct",
-        by("trigger scaling")
-            .zip(by("simulator direct"))
-            .map(|(t, d)| t.rps / d.rps),
-    );
-    if let Some(m) = by("trigger scaling") {
-        ratio(
-            "cattle_calls_per_trigger",
-            Some(m.sim_calls / m.requests.max(1.0)),
-        );
-        ratio(
-            "cpu_us_per_trigger",
-            Some(m.edge_cpu_us / m.requests.max(1.0)),
-        );
-    }
-    if let Some(m) = by("trigger at bound") {
-        ratio(
-            "cpu_us_per_unchanged",
-            Some(m.edge_cpu_us / m.requests.max(1.0)),
-        );
-    }
+    let rps_ratio =
+        |a: Option<usize>, b: Option<usize>| move |r: &[Sample]| Some(r[a?].rps / r[b?].rps);
+    ratio("reject_vs_bare", &rps_ratio(refused, bare));
+    ratio("unchanged_vs_bare", &rps_ratio(bound, bare));
+    ratio("scale_vs_direct", &rps_ratio(scaling, direct));
+    ratio("cattle_calls_per_trigger", &|r: &[Sample]| {
+        let s = &r[scaling?];
+        Some(s.sim_calls / s.requests.max(1.0))
+    });
+    ratio("cpu_us_per_trigger", &|r: &[Sample]| {
+        let s = &r[scaling?];
+        Some(s.edge_cpu_us / s.requests.max(1.0))
+    });
+    ratio("cpu_us_per_unchanged", &|r: &[Sample]| {
+        let s = &r[bound?];
+        Some(s.edge_cpu_us / s.requests.max(1.0))
+    });
+}
+
+/// CPU time of the servers under test: the edge runtime (bare server, hookgate) and
+/// hookgate's log writer thread.
+fn edge_cpu_us() -> f64 {
+    thread_cpu_us("edge") + thread_cpu_us("hookgate-log")
 }
 
 /// CPU time (user + system) of this process's threads whose name starts with `prefix`, in
@@ -435,6 +494,13 @@ async fn edge_servers(sim_addr: SocketAddr) -> Vec<Target> {
         Target {
             name: "bare hyper (GET /)",
             url: format!("http://{bare_addr}/"),
+            method: "GET",
+            headers: vec![],
+            body: None,
+        },
+        Target {
+            name: "hookgate GET /healthz",
+            url: format!("http://{edge_addr}/healthz"),
             method: "GET",
             headers: vec![],
             body: None,

@@ -10,6 +10,7 @@
 
 pub mod scale;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
@@ -180,9 +181,9 @@ impl Outcome {
     }
 
     /// Fields added to the response body.
-    pub fn details(&self) -> Map<String, Value> {
+    pub fn details(&self) -> Cow<'_, Map<String, Value>> {
         match self {
-            Outcome::Acted(r) => r.details.clone(),
+            Outcome::Acted(r) => Cow::Borrowed(&r.details),
             Outcome::Cooldown { eligible_at } => {
                 let mut m = Map::new();
                 m.insert(
@@ -190,9 +191,9 @@ impl Outcome {
                     crate::time::format_iso(*eligible_at as i64 * 1000).into(),
                 );
                 m.insert("nextEligibleAtTS".into(), (eligible_at * 1000).into());
-                m
+                Cow::Owned(m)
             }
-            Outcome::Duplicate | Outcome::Resolved { .. } => Map::new(),
+            Outcome::Duplicate | Outcome::Resolved { .. } => Cow::Owned(Map::new()),
         }
     }
 }

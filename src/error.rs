@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::cattle::CattleError;
 
@@ -178,16 +178,16 @@ impl Error {
     /// The response: Cattle's error envelope as JSON.
     pub fn response(&self) -> Response<Full<Bytes>> {
         let (status, code, message, field) = self.parts();
-        let mut body = json!({
-            "type": "error",
-            "status": status.as_u16(),
-            "code": code,
-            "message": message,
-        });
-        if let Some(f) = field {
-            body["fieldName"] = f.into();
-        }
-        let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+        let body = ErrorBody {
+            kind: "error",
+            status: status.as_u16(),
+            code,
+            message: &message,
+            field_name: field,
+        };
+        // Serializing strings and integers cannot fail.
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let mut r = Response::new(Full::new(Bytes::from(bytes)));
         *r.status_mut() = status;
         let h = r.headers_mut();
         h.insert(
@@ -205,6 +205,19 @@ impl Error {
         }
         r
     }
+}
+
+/// Rancher's error envelope.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    status: u16,
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field_name: Option<&'a str>,
 }
 
 #[cfg(test)]

@@ -59,8 +59,10 @@ pub fn text(status: StatusCode, body: &str) -> Resp {
     r
 }
 
-pub fn json(status: StatusCode, v: &serde_json::Value) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
+pub fn json(status: StatusCode, v: &impl serde::Serialize) -> Resp {
+    // Our bodies are maps of strings and numbers: serializing them cannot fail.
+    let body = serde_json::to_vec(v).unwrap_or_default();
+    let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,

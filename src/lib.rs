@@ -35,6 +35,7 @@ pub mod error;
 pub mod http;
 pub mod keyed;
 pub mod legacy;
+pub mod logging;
 pub mod metrics;
 pub mod policy;
 pub mod receiver;

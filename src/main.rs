@@ -88,7 +88,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             }
         }
         Command::Sim(args) => {
-            init_tracing(cli.log_format);
+            let _log = hookgate::logging::init(cli.log_format);
             let seed = match &args.seed {
                 Some(path) => std::fs::read_to_string(path).map_err(|e| {
                     ConfigError::new("--seed", format!("cannot read {}: {e}", path.display()))
@@ -116,7 +116,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             })
         }
         Command::Serve(args) => {
-            init_tracing(cli.log_format);
+            let _log = hookgate::logging::init(cli.log_format);
             let keys = config::load_keys(&args.edge.keys)?;
             let cfg = EdgeConfig::serve(&args, keys)?;
             let guessing_urls =
@@ -135,7 +135,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             })
         }
         Command::Demo(args) => {
-            init_tracing(cli.log_format);
+            let _log = hookgate::logging::init(cli.log_format);
             runtime()?.block_on(demo(args))
         }
     }
@@ -146,21 +146,6 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::Other(anyhow::anyhow!("starting the runtime: {e}")))
-}
-
-fn init_tracing(format: config::LogFormat) {
-    use std::io::IsTerminal as _;
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("HOOKGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colour only for a person at a terminal; files and pipes get plain text.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match format {
-        config::LogFormat::Text => builder.init(),
-        config::LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -103,6 +104,11 @@ fn metrics() -> &'static Arc<Metrics> {
             "Steps carried by each scale write to Cattle (group commit)",
             batch_steps.clone(),
         );
+        registry.register(
+            "log_lines_dropped",
+            "Log lines dropped because stderr's reader fell behind (the queue was full)",
+            LogDrops,
+        );
         Arc::new(Metrics {
             registry,
             batch_steps,
@@ -175,6 +181,33 @@ pub fn refusal(reason: &'static str) -> Option<u64> {
     } else {
         suppressed.fetch_add(1, Ordering::Relaxed);
         None
+    }
+}
+
+/// Where the count of dropped log lines is read from (set once, by the log's writer).
+static LOG_DROPS: OnceLock<Box<dyn Fn() -> u64 + Send + Sync>> = OnceLock::new();
+
+/// Names the source of `hookgate_log_lines_dropped_total`; the first source set stays.
+pub fn log_drops_from(source: impl Fn() -> u64 + Send + Sync + 'static) {
+    let _ = LOG_DROPS.set(Box::new(source));
+}
+
+/// A counter read from the log's writer when scraped.
+#[derive(Debug)]
+struct LogDrops;
+
+impl TypedMetric for LogDrops {
+    const TYPE: MetricType = MetricType::Counter;
+}
+
+impl EncodeMetric for LogDrops {
+    fn encode(&self, encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let n = LOG_DROPS.get().map_or(0, |f| f());
+        ConstCounter::new(n).encode(encoder)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
     }
 }
 

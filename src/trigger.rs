@@ -1,18 +1,22 @@
 //! The trigger path (docs/triggers.md): strict query → token (no I/O) → revocation check
 //! (cached) → body (read only now, so unauthenticated senders cost nothing) → policy
-//! (dedupe, resolved, cooldown) → driver → response. The action runs in its own task, so a
-//! sender that hangs up cannot stop it half-way.
+//! (dedupe, resolved, cooldown) → driver → response. An action runs to its end even if the
+//! sender hangs up half-way (it moves to a task of its own then).
 //!
 //! One structured log line per trigger: receiver id, driver, outcome, before → after,
 //! duration. Never the token, never the query string. Refusals of unknown senders are
 //! counted and logged at a bounded rate, so a flood cannot flood the log.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use http::request::Parts;
 use http::StatusCode;
 use hyper::body::Incoming;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::app::App;
 use crate::cattle::Auth;
@@ -51,7 +55,7 @@ pub fn parse_query(query: Option<&str>) -> Result<TriggerQuery<'_>, Error> {
     let (mut token, mut dry_run, mut key, mut project) = (None, None, None, None);
     for pair in q.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if pair.contains(['%', '+']) {
+        if pair.bytes().any(|b| b == b'%' || b == b'+') {
             return Err(Error::BadRequest(
                 "query parameters must not be percent-encoded".into(),
             ));
@@ -228,23 +232,61 @@ pub async fn handle(app: &App, parts: &Parts, body: Incoming) -> Resp {
         user_agent: header(http::header::USER_AGENT),
     };
     let dry_run = q.dry_run;
-    // The action completes on its own even if this request future is dropped.
-    let task = {
-        let (app, claims) = (app.clone(), claims.clone());
-        tokio::spawn(async move { run(&app, &claims, &note, &sent, dry_run).await })
-    };
-    let result = match task.await {
-        Ok(r) => r,
-        Err(e) => Err(Error::Internal(format!("trigger task failed: {e}"))),
-    };
-    finish(
-        &claims,
-        result.map(|outcome| Done { outcome, dry_run }),
-        started,
-    )
+    // The action and its log line, to their end even if the sender hangs up.
+    let app = app.clone();
+    RunToEnd::new(async move {
+        let result = run(&app, &claims, &note, &sent, dry_run).await;
+        let done = result.map(|outcome| Done { outcome, dry_run });
+        finish(&claims, done, started)
+    })
+    .await
 }
 
-/// What the sender sent, owned by the action's task.
+/// An action, polled in the request's own task; if the request is dropped (the sender hung
+/// up, the connection broke) before the action is done, the rest of it runs on as a task of
+/// its own — so no action stops half-way and none goes unlogged, and the usual case costs
+/// no extra task. A panic in the action is a 500, as it would be from a task.
+struct RunToEnd<F: Future + Send + 'static>(Option<Pin<Box<F>>>);
+
+impl<F: Future + Send + 'static> RunToEnd<F> {
+    fn new(action: F) -> Self {
+        Self(Some(Box::pin(action)))
+    }
+}
+
+impl<F: Future<Output = Resp> + Send + 'static> Future for RunToEnd<F> {
+    type Output = Resp;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Resp> {
+        let Some(action) = self.0.as_mut() else {
+            return Poll::Ready(Error::Internal("trigger polled after its end".into()).response());
+        };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| action.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(resp)) => {
+                self.0 = None;
+                Poll::Ready(resp)
+            }
+            Err(_) => {
+                self.0 = None;
+                tracing::error!(route = "trigger", "the trigger's action panicked");
+                Poll::Ready(Error::Internal("the trigger's action panicked".into()).response())
+            }
+        }
+    }
+}
+
+impl<F: Future + Send + 'static> Drop for RunToEnd<F> {
+    fn drop(&mut self) {
+        if let (Some(action), Ok(rt)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            rt.spawn(async move {
+                let _ = action.await;
+            });
+        }
+    }
+}
+
+/// What the sender sent, owned by the action.
 struct Sent {
     body: bytes::Bytes,
     content_type: Option<String>,
@@ -411,6 +453,22 @@ fn unattributed(e: Error, started: Instant) -> Resp {
     e.response()
 }
 
+/// The answer to a trigger that ran (docs/triggers.md, "Outcomes").
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TriggerResult<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    receiver_id: &'a str,
+    driver: &'static str,
+    outcome: &'static str,
+    dry_run: bool,
+    message: &'a str,
+    /// The driver's own fields (from, to, serviceId, ...).
+    #[serde(flatten)]
+    details: &'a serde_json::Map<String, Value>,
+}
+
 /// Logs, counts and answers a trigger whose receiver is known.
 fn finish(claims: &Claims, result: Result<Done, Error>, started: Instant) -> Resp {
     let driver = claims.config.driver().name();
@@ -427,20 +485,18 @@ fn finish(claims: &Claims, result: Result<Done, Error>, started: Instant) -> Res
                 Outcome::Acted(Report {
                     reply: Some(reply), ..
                 }) => passed_back(reply),
-                outcome => {
-                    let mut body = json!({
-                        "type": "triggerResult",
-                        "receiverId": rid,
-                        "driver": driver,
-                        "outcome": outcome.name(),
-                        "dryRun": done.dry_run,
-                        "message": outcome.message(),
-                    });
-                    if let Value::Object(m) = &mut body {
-                        m.extend(outcome.details());
-                    }
-                    crate::http::json(StatusCode::OK, &body)
-                }
+                outcome => crate::http::json(
+                    StatusCode::OK,
+                    &TriggerResult {
+                        kind: "triggerResult",
+                        receiver_id: &rid,
+                        driver,
+                        outcome: outcome.name(),
+                        dry_run: done.dry_run,
+                        message: &outcome.message(),
+                        details: &outcome.details(),
+                    },
+                ),
             };
             let status = resp.status().as_u16();
             if resp.status().is_server_error() {

@@ -1,11 +1,13 @@
 //! scaleService (docs/triggers.md, "scaleService"): current scale ± amount, clamped to
-//! [min, max] and never against the action's direction. One change at a time per service in
-//! this replica, so concurrent triggers never lose an update; the scale is cached briefly
-//! and refreshed from every Cattle answer, so a burst costs one write per trigger and no
-//! extra reads.
+//! [min, max] and never against the action's direction. Concurrent steps of one service
+//! share one Cattle write (group commit, `batch`), each applied in arrival order with its
+//! own clamp, so no update is lost; the scale is trusted from the cache for `--scale-ttl-ms`
+//! and refreshed from every Cattle answer, so a busy service is written without reads.
 
+use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map, Value};
+use tokio::sync::oneshot;
 
 use super::fields::{field, known_only, non_empty, read};
 use super::scale::{Bounds, ScaleAction};
@@ -13,9 +15,6 @@ use super::{Cx, Kind, OnResolved, Outcome, Parse, Policy, Report, Settings, Step
 use crate::cattle::{Auth, Cattle, CattleError};
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::error::Error;
-use std::sync::{Arc, Mutex};
-
-use tokio::sync::oneshot;
 
 pub mod batch;
 
@@ -115,6 +114,17 @@ impl State {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .len()
+    }
+
+    /// The scale, when no batch of the service is in flight, its cached scale is trusted, and
+    /// `step` would leave it where it is (a receiver at its bound).
+    async fn unmoved(&self, key: &Key, step: &batch::Step) -> Option<i64> {
+        if batch::busy(&self.0.queues, key) {
+            return None;
+        }
+        let current = self.0.scales.get(key).await?;
+        crate::metrics::count_cache("scale", true);
+        (step.after(current) == current).then_some(current)
     }
 
     /// The service's scale: the cached one while it is trusted, else read from Cattle.
@@ -324,6 +334,10 @@ impl Kind for ScaleService {
             // A dry run decides from what hookgate believes now and joins no batch.
             let current = cx.state.current(cx.cattle, &key).await.map_err(|f| f.error(id))?;
             batch::apply(current, [&step]).0[0]
+        } else if let Some(unmoved) = cx.state.unmoved(&key, &step).await {
+            // Nothing in flight and a trusted scale this step cannot move: a batch would
+            // answer the same, so none is started.
+            (unmoved, unmoved)
         } else {
             let (done, answer) = oneshot::channel();
             if batch::join(&cx.state.0.queues, &key, Waiter { step, done }) {

@@ -147,6 +147,61 @@ async fn tls_h2_and_http1_and_reload_on_sighup() {
 }
 
 #[tokio::test]
+async fn a_sender_that_hangs_up_stops_neither_the_action_nor_its_log_line() {
+    use tokio::io::AsyncWriteExt as _;
+    let sim = start_sim(Duration::ZERO).await;
+    let serve = spawn_serve_with(&sim, None, &[], &[], true);
+    wait_listening(serve.port).await;
+    let token = mint_on(
+        &sim,
+        &test_keys(),
+        "1a5",
+        DriverConfig::ScaleService(scale("1s1")),
+    )
+    .await;
+    // Slow Cattle: every read and write of the service takes 700 ms.
+    let r = http(
+        Method::POST,
+        &sim.url("/_sim/faults"),
+        None,
+        &[],
+        Some(r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "latencyMs": 700}"#),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    http(Method::DELETE, &sim.url("/_sim/calls"), None, &[], None).await;
+
+    let mut sender = tokio::net::TcpStream::connect(("127.0.0.1", serve.port))
+        .await
+        .expect("connect");
+    let request = format!(
+        "POST /v1-webhooks/endpoint?token={token} HTTP/1.1\r\nHost: hookgate\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    sender.write_all(request.as_bytes()).await.expect("send");
+    let calls = sim.url("/_sim/calls");
+    let in_flight = eventually(|| async {
+        let v = http(Method::GET, &calls, None, &[], None).await.json();
+        v.as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["path"] == "/v2-beta/projects/1a5/services/1s1")
+        })
+    })
+    .await;
+    assert!(in_flight);
+    // The sender hangs up while Cattle is still being asked.
+    drop(sender);
+
+    let logged = eventually(|| async { serve.logged().contains("outcome=\"scaled\"") }).await;
+    assert!(logged, "the acted trigger is logged: {}", serve.logged());
+    http(Method::DELETE, &sim.url("/_sim/faults"), None, &[], None).await;
+    let v = get(&sim.url("/v2-beta/projects/1a5/services/1s1"), SERVICE)
+        .await
+        .json();
+    assert_eq!(v["scale"], 3, "the step was applied once");
+}
+
+#[tokio::test]
 async fn sigterm_finishes_the_trigger_in_flight() {
     let sim = start_sim(Duration::ZERO).await;
     let serve = spawn_serve(&sim, None, &["--shutdown-grace-secs", "10"]);

@@ -23,6 +23,13 @@ pub struct Step {
     pub max: u32,
 }
 
+impl Step {
+    /// The scale after this step from `scale`, with its own clamp.
+    pub fn after(&self, scale: i64) -> i64 {
+        target(scale, self.up, self.amount, self.min, self.max)
+    }
+}
+
 /// Applies `steps` in order from `current`, each with its own clamp: the (from, to) of each
 /// step, and the scale after the last.
 pub fn apply<'a>(current: i64, steps: impl IntoIterator<Item = &'a Step>) -> (Vec<(i64, i64)>, i64) {
@@ -31,7 +38,7 @@ pub fn apply<'a>(current: i64, steps: impl IntoIterator<Item = &'a Step>) -> (Ve
         .into_iter()
         .map(|s| {
             let from = scale;
-            scale = target(scale, s.up, s.amount, s.min, s.max);
+            scale = s.after(scale);
             (from, scale)
         })
         .collect();
@@ -89,6 +96,11 @@ pub fn join<K: Hash + Eq + Clone, W>(g: &impl Guard<Queues<K, W>>, key: &K, w: W
             true
         }
     })
+}
+
+/// Whether a batch of `key` is in flight.
+pub fn busy<K: Hash + Eq + Clone, W>(g: &impl Guard<Queues<K, W>>, key: &K) -> bool {
+    g.with(|q| q.waiting.contains_key(key))
 }
 
 /// For the writer of `key`: the next batch, at most `max` steps in arrival order, or `None`
