@@ -145,7 +145,21 @@ impl State {
 /// once, answers each trigger with its own from → to. Runs in a task of its own, so no
 /// sender hanging up can stop it half-way.
 async fn write_batches(cattle: Cattle, state: State, key: Key) {
-    while let Some(batch) = batch::next(&state.0.queues, &key, MAX_BATCH) {
+    let mut answered = 0;
+    loop {
+        // Let the requests that are ready to run join first: woken by Cattle's answer, this
+        // task would otherwise run ahead of them and write batches of whoever had joined.
+        // While fewer steps wait than the last batch answered (its senders may be about to
+        // send again), yield a few more times.
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+            if batch::waiting(&state.0.queues, &key) >= answered {
+                break;
+            }
+        }
+        let Some(batch) = batch::next(&state.0.queues, &key, MAX_BATCH) else {
+            break;
+        };
         crate::metrics::observe_batch(batch.len());
         let result = async {
             let current = state.current(&cattle, &key).await?;
@@ -161,6 +175,7 @@ async fn write_batches(cattle: Cattle, state: State, key: Key) {
         .await;
         match result {
             Ok(moves) => {
+                answered = batch.len();
                 for (w, m) in batch.into_iter().zip(moves) {
                     let _ = w.done.send(Ok(m));
                 }

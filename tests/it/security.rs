@@ -563,5 +563,7 @@ async fn keyed_state_is_released_after_the_burst() {
     }))
     .await;
     assert!(replies.iter().all(|r| r.status == 200));
-    assert_eq!(edge.app.leases_in_use(), (0, 0));
+    // A batch's writer lets go of its service a few scheduler passes after its last answer.
+    let released = eventually(|| async { edge.app.leases_in_use() == (0, 0) }).await;
+    assert!(released, "{:?} still held", edge.app.leases_in_use());
 }

@@ -103,6 +103,11 @@ pub fn busy<K: Hash + Eq + Clone, W>(g: &impl Guard<Queues<K, W>>, key: &K) -> b
     g.with(|q| q.waiting.contains_key(key))
 }
 
+/// Steps of `key` waiting for its next batch.
+pub fn waiting<K: Hash + Eq + Clone, W>(g: &impl Guard<Queues<K, W>>, key: &K) -> usize {
+    g.with(|q| q.waiting.get(key).map_or(0, VecDeque::len))
+}
+
 /// For the writer of `key`: the next batch, at most `max` steps in arrival order, or `None`
 /// when nothing waits — and then the writer's work for `key` is over.
 pub fn next<K: Hash + Eq + Clone, W>(
