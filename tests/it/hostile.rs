@@ -112,13 +112,21 @@ async fn strangers_cannot_make_the_api_buffer_bodies() {
         }
     }))
     .await;
+    // Every answer is a 401. The server closes each connection with body bytes unread, so
+    // the kernel may reset one before its 401 leaves the send queue (seen once in CI, on a
+    // loaded machine): an empty answer is a refusal too, but must stay rare.
+    let refused = answers
+        .iter()
+        .filter(|(_, head)| head.starts_with("HTTP/1.1 401"))
+        .count();
     assert!(
         answers
             .iter()
-            .all(|(_, head)| head.starts_with("HTTP/1.1 401")),
+            .all(|(_, head)| head.is_empty() || head.starts_with("HTTP/1.1 401")),
         "{:?}",
         answers.iter().find(|(_, h)| !h.starts_with("HTTP/1.1 401"))
     );
+    assert!(refused >= 285, "only {refused} of 300 answered 401");
     let grown = serve.rss().saturating_sub(before);
     drop(answers);
     assert!(grown < 32 * MB, "RSS grew by {} MB", grown / MB);
