@@ -420,6 +420,7 @@ async fn edge_servers(sim_addr: SocketAddr) -> Vec<Target> {
         drivers: hookgate::drivers::Settings::default(),
         limits: limits.clone(),
         legacy_key_urls: true,
+        rancher_key: None,
     };
     let app = App::new(keys(), cattle.clone(), settings);
     let (edge_l, edge_addr) = bind().await;

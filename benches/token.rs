@@ -44,7 +44,53 @@ fn token(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, token);
+/// A Rancher 1.4 JWT (docs/migrating.md): an authentic one opened whole, and a forged one,
+/// refused after its RSA verification — what a stranger's guess costs.
+fn rancher_jwt(c: &mut Criterion) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use hookgate::jwt::RancherKey;
+    use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+
+    let fixture = |name: &str| {
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("fixture")
+    };
+    let key = RancherKey::from_pem(&fixture("rancher-1.4-test-key.pub.pem")).expect("key");
+    let private = pem::parse(fixture("rancher-1.4-test-key.pem")).expect("pem");
+    let pair = RsaKeyPair::from_pkcs8(private.contents()).expect("pkcs8");
+    let claims = r#"{"config":{"action":"up","amount":1,"max":10,"min":1,"serviceId":"1s1","type":"scaleService"},"driver":"scaleService","projectId":"1a5","uuid":"6f1c9a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b"}"#;
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(claims)
+    );
+    let mut sig = vec![0; pair.public().modulus_len()];
+    pair.sign(
+        &RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .expect("sign");
+    let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&sig));
+    sig[0] ^= 1;
+    let forged = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&sig));
+
+    let mut g = c.benchmark_group("rancher_jwt");
+    g.bench_function("open", |b| {
+        b.iter(|| key.open(black_box(&token), NOW).expect("opens"))
+    });
+    g.bench_function("refuse_forged", |b| {
+        b.iter(|| key.open(black_box(&forged), NOW).expect_err("forged"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, token, rancher_jwt);
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

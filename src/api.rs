@@ -408,7 +408,12 @@ async fn delete(app: &App, c: &Caller, id: &str) -> Result<Resp, Error> {
     // Revoked on this replica at once; elsewhere within the revocation TTL.
     match go.key.as_deref().map(|k| (k, ReceiverId::parse(k))) {
         Some((_, Some(rid))) => app.forget_receiver(&c.project, rid).await,
-        Some((_, None)) => app.legacy.forget(&c.project).await,
+        Some((key, None)) => {
+            // Rancher's: a key URL's record, or the uuid of a 1.4 token.
+            app.legacy.forget(&c.project).await;
+            app.forget_receiver(&c.project, crate::jwt::receiver_id(&c.project, key))
+                .await;
+        }
         None => {}
     }
     tracing::info!(project_id = %c.project, receiver = %go.id, "receiver deleted");

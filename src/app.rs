@@ -12,6 +12,7 @@ use crate::config::Limits;
 use crate::drivers::States;
 use crate::error::Error;
 use crate::http::{Conn, Surface};
+use crate::jwt::RancherKey;
 use crate::keyed::{KeyedState, Lease};
 use crate::legacy::LegacyReceivers;
 use crate::policy::ReceiverState;
@@ -32,6 +33,9 @@ pub struct Settings {
     pub limits: Limits,
     /// Execute Rancher's `?key=` URLs (`--legacy-key-urls`).
     pub legacy_key_urls: bool,
+    /// The Rancher installation's RSA public key: Rancher 1.4's `?token=<JWT>` URLs run
+    /// only with it (`--rsa-public-key-file`).
+    pub rancher_key: Option<Arc<RancherKey>>,
 }
 
 /// How many receivers' policy memories are kept while idle, and for how long.
@@ -89,26 +93,36 @@ impl App {
     /// Whether the receiver's generic object still exists in its project (cached both
     /// ways; a Cattle error is cached briefly and fails the trigger closed).
     pub async fn receiver_exists(&self, project: &str, id: ReceiverId) -> Result<bool, Error> {
-        let key = (project.to_owned(), id);
-        if let Some(v) = self.revocations.get(&key).await {
+        self.record_exists(project, id, &id.to_string()).await
+    }
+
+    /// Whether a live `webhookReceiver` generic object with `key` exists in `project`;
+    /// cached under the receiver's id as [`App::receiver_exists`] is.
+    pub async fn record_exists(
+        &self,
+        project: &str,
+        id: ReceiverId,
+        key: &str,
+    ) -> Result<bool, Error> {
+        let cache_key = (project.to_owned(), id);
+        if let Some(v) = self.revocations.get(&cache_key).await {
             crate::metrics::count_cache("revocation", true);
             return v.map_err(Error::Cattle);
         }
         crate::metrics::count_cache("revocation", false);
-        let rid = id.to_string();
         let look_up = async {
             let found = self
                 .cattle
                 .list_generic_objects(
                     Auth::Service,
                     project,
-                    &[("key", rid.as_str()), ("kind", crate::legacy::KIND)],
+                    &[("key", key), ("kind", crate::legacy::KIND)],
                 )
                 .await?;
             Ok(found.iter().any(|go| go.is_live()))
         };
         self.revocations
-            .get_with(key, look_up)
+            .get_with(cache_key, look_up)
             .await
             .map_err(Error::Cattle)
     }

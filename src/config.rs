@@ -4,10 +4,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::jwt::RancherKey;
 use crate::token::KeyRing;
 
 #[derive(Parser, Debug)]
@@ -136,6 +138,13 @@ pub struct EdgeArgs {
         value_name = "BOOL"
     )]
     pub legacy_key_urls: bool,
+    /// The Rancher installation's RSA public key (PEM, SPKI or PKCS#1): run Rancher 1.4's
+    /// `?token=<JWT>` trigger URLs (docs/migrating.md). Only the public key is needed.
+    #[arg(long, env = "RSA_PUBLIC_KEY_FILE", value_name = "PATH")]
+    pub rsa_public_key_file: Option<PathBuf>,
+    /// The same key as PEM text, as Rancher's service read it.
+    #[arg(long, env = "RSA_PUBLIC_KEY_CONTENTS", value_name = "PEM")]
+    pub rsa_public_key_contents: Option<String>,
     /// On SIGTERM, how long in-flight requests may take to finish, in seconds.
     #[arg(long, env = "HOOKGATE_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
@@ -228,6 +237,33 @@ pub fn load_keys(k: &KeyArgs) -> Result<KeyRing, ConfigError> {
              (`hookgate keygen` makes a key line)",
         )),
     }
+}
+
+/// The Rancher installation's RSA public key, from `--rsa-public-key-file` or
+/// `RSA_PUBLIC_KEY_CONTENTS`; `None` when neither is set. Errors never repeat the key.
+pub fn load_rancher_key(args: &EdgeArgs) -> Result<Option<Arc<RancherKey>>, ConfigError> {
+    let (setting, text) = match (&args.rsa_public_key_file, &args.rsa_public_key_contents) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                "--rsa-public-key-file/RSA_PUBLIC_KEY_CONTENTS",
+                "give the public key once: a file or inline text, not both",
+            ))
+        }
+        (Some(path), None) => (
+            "--rsa-public-key-file",
+            std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::new(
+                    "--rsa-public-key-file",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?,
+        ),
+        (None, Some(text)) => ("RSA_PUBLIC_KEY_CONTENTS", text.clone()),
+        (None, None) => return Ok(None),
+    };
+    RancherKey::from_pem(&text)
+        .map(|k| Some(Arc::new(k)))
+        .map_err(|e| ConfigError::new(setting, e.to_string()))
 }
 
 /// Serving limits, validated.

@@ -53,6 +53,7 @@ pub fn settings(args: &EdgeArgs) -> Result<Settings, ConfigError> {
         },
         limits: args.limits()?,
         legacy_key_urls: args.legacy_key_urls,
+        rancher_key: crate::config::load_rancher_key(args)?,
     })
 }
 
@@ -220,6 +221,23 @@ impl Edge {
                  readiness {base}/readyz, metrics {base}/metrics"
             );
         }
+        let s = &self.app.settings;
+        tracing::info!(
+            key_urls = s.legacy_key_urls,
+            rancher_1_4_token_urls = s.rancher_key.is_some(),
+            rsa_public_key_bits = s.rancher_key.as_ref().map(|k| k.bits()),
+            "Rancher's own receivers: ?key= URLs {}, 1.4 ?token=<JWT> URLs {}",
+            if s.legacy_key_urls {
+                "on"
+            } else {
+                "off (--legacy-key-urls=false)"
+            },
+            if s.rancher_key.is_some() {
+                "on"
+            } else {
+                "off (no --rsa-public-key-file)"
+            },
+        );
         let limits = self.app.settings.limits.clone();
         let app = self.app.clone();
         crate::server::run(self.listeners, self.app, limits, shutdown).await;

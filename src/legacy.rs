@@ -7,6 +7,9 @@
 //! key, so a receiver id — which appears in responses and logs — never works as a key: a
 //! hookgate receiver's only capability is its token.
 //!
+//! Rancher 1.4's `?token=<JWT>` receivers (crate::jwt) are Rancher's too: their creation
+//! checks are cached here, by token.
+//!
 //! A key URL needs no token, so a stranger can send any key. Keys are therefore looked up in
 //! a per-project index (one Cattle list per project per TTL, however many keys are tried),
 //! Cattle's answers and errors are cached, and index loads are rate-limited.
@@ -174,6 +177,9 @@ pub struct LegacyReceivers {
     /// project → its index (or the Cattle error loading it, briefly).
     indexes: moka::future::Cache<String, Result<Arc<Index>, CattleError>>,
     loads: Bucket,
+    /// A Rancher 1.4 token's fingerprint → whether its config passes the creation checks
+    /// (`Err`: why not).
+    checks: moka::future::Cache<[u8; 16], Result<(), String>>,
 }
 
 impl LegacyReceivers {
@@ -191,6 +197,10 @@ impl LegacyReceivers {
             enabled,
             indexes,
             loads: Bucket::new(LOADS_PER_SECOND, LOAD_BURST),
+            checks: moka::future::Cache::builder()
+                .max_capacity(MAX_INDEXED)
+                .time_to_live(ttl)
+                .build(),
         }
     }
 
@@ -239,6 +249,33 @@ impl LegacyReceivers {
             )));
         }
         Ok(Some((entry.id, config)))
+    }
+
+    /// Whether a Rancher 1.4 receiver's config passes the creation checks, by its token's
+    /// fingerprint: a pass and a refusal are both kept for the TTL, like an index load's; a
+    /// failure to check (Cattle down) is not kept, and fails the trigger closed.
+    pub async fn token_checked(
+        &self,
+        fingerprint: [u8; 16],
+        validate: impl Future<Output = Result<(), Error>>,
+    ) -> Result<(), Error> {
+        let verdict = match self.checks.get(&fingerprint).await {
+            Some(v) => v,
+            None => {
+                let v = match validate.await {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.status().is_client_error() => Err(e.to_string()),
+                    Err(e) => return Err(e),
+                };
+                self.checks.insert(fingerprint, v.clone()).await;
+                v
+            }
+        };
+        verdict.map_err(|why| {
+            Error::Unprocessable(format!(
+                "this receiver no longer passes Rancher's creation checks: {why}"
+            ))
+        })
     }
 
     async fn index(

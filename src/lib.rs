@@ -14,6 +14,7 @@
 //! - [`trigger`]: the hot path — query, token, revocation, policy, driver, response.
 //! - [`api`]: the management API, compatible with Rancher's `/v1-webhooks`.
 //! - [`legacy`]: Rancher's own receivers, reached by key URL; cached per project.
+//! - [`jwt`]: Rancher 1.4's own `?token=<JWT>` URLs: RS256 verification, claims. Pure.
 //! - [`app`]: the `App` handle: key ring, client, caches, keyed state. State only.
 //! - [`keyed`]: per-key state that is bounded and never evicted while in use.
 //! - [`http`]: response helpers, bounded body reading, what a connection serves.
@@ -33,6 +34,7 @@ pub mod drivers;
 pub mod edge;
 pub mod error;
 pub mod http;
+pub mod jwt;
 pub mod keyed;
 pub mod legacy;
 pub mod logging;

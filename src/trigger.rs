@@ -144,6 +144,12 @@ pub async fn handle(app: &App, parts: &Parts, body: Incoming) -> Resp {
         Err(e) => return refused(e, "malformed", None, started),
     };
     let claims = match q.target {
+        Target::Token(token) if crate::jwt::looks_like_jwt(token) => {
+            match rancher_token(app, token, started).await {
+                Ok(claims) => claims,
+                Err(resp) => return resp,
+            }
+        }
         Target::Token(token) => {
             let claims = match app.keys.open(token, crate::unix_now()) {
                 Ok(c) => c,
@@ -240,6 +246,53 @@ pub async fn handle(app: &App, parts: &Parts, body: Incoming) -> Resp {
         finish(&claims, done, started)
     })
     .await
+}
+
+/// A Rancher 1.4 trigger URL, `?token=<JWT>` (docs/migrating.md): verified RS256 with the
+/// installation's public key (no I/O), alive while the generic object keyed by its uuid
+/// exists, its config checked as on create (both cached). `Err` is the answer to send.
+async fn rancher_token(app: &App, token: &str, started: Instant) -> Result<Claims, Resp> {
+    let Some(key) = &app.settings.rancher_key else {
+        return Err(refused(
+            crate::jwt::no_key(),
+            "jwt_without_key",
+            None,
+            started,
+        ));
+    };
+    let receiver = key
+        .open(token, crate::unix_now())
+        .map_err(|e| refused(e.clone().into(), e.reason(), None, started))?;
+    let project = receiver.project_id.as_str();
+    let config = DriverConfig::from_stored(&receiver.driver, &receiver.config, project)
+        .map_err(|e| unattributed(e, started))?;
+    let claims = Claims {
+        receiver_id: receiver.id,
+        project_id: receiver.project_id.clone(),
+        issued_at: 0,
+        expires_at: None,
+        config,
+    };
+    match app
+        .record_exists(project, receiver.id, &receiver.uuid)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            let e = Error::Forbidden("Requested webhook has been revoked".into());
+            return Err(refused(e, "revoked", Some(&claims), started));
+        }
+        Err(e) => return Err(finish(&claims, Err(e), started)),
+    }
+    let validate = claims.config.validate(&app.cattle, Auth::Service, project);
+    if let Err(e) = app
+        .legacy
+        .token_checked(receiver.fingerprint, validate)
+        .await
+    {
+        return Err(finish(&claims, Err(e), started));
+    }
+    Ok(claims)
 }
 
 /// An action, polled in the request's own task; if the request is dropped (the sender hung

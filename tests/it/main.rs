@@ -5,6 +5,7 @@ mod cattle;
 mod cli;
 mod drivers;
 mod hostile;
+mod jwt;
 mod layout;
 mod security;
 mod serve;

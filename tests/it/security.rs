@@ -39,22 +39,6 @@ fn key_url(edge: &Edge, key: &str, project: &str) -> String {
     )
 }
 
-/// Stores a generic object the way Rancher's webhook-service did (or any other record).
-async fn store(edge: &Edge, project: &str, record: Value) -> String {
-    let r = http(
-        Method::POST,
-        &edge
-            .sim
-            .url(&format!("/v2-beta/projects/{project}/genericobjects")),
-        Some(SERVICE),
-        &[],
-        Some(&record.to_string()),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    r.json()["id"].as_str().expect("id").to_owned()
-}
-
 fn rancher_record(key: &str, kind: &str, config: Value) -> Value {
     json!({"name": format!("r-{key}"), "key": key, "kind": kind, "resourceData": {
         "url": format!("http://rancher:8080/v1-webhooks/endpoint?key={key}&projectId=1a5"),
@@ -105,8 +89,7 @@ async fn a_receiver_id_is_not_a_capability() {
     // A generic object of another kind, with a driver config in its data and a key of
     // Rancher's shape, is not a receiver.
     let ok_config = json!({"serviceId": "1s1", "action": "up", "amount": 1, "min": 1, "max": 10});
-    store(
-        &edge,
+    edge.store(
         "1a5",
         rancher_record(RANCHER_KEY, "somethingElse", ok_config),
     )
@@ -121,8 +104,7 @@ async fn rancher_records_run_only_when_they_pass_rancher_checks() {
     // What Rancher's UI sent and its service stored: the nested type, and fields of
     // other Rancher versions, are read leniently.
     let lenient = "L8fAbCdEfGhIjKlMnOpQrStUvWxYz0123456789a";
-    store(
-        &edge,
+    edge.store(
         "1a5",
         rancher_record(
             lenient,
@@ -134,8 +116,7 @@ async fn rancher_records_run_only_when_they_pass_rancher_checks() {
     .await;
     // A config for a global service never passed Rancher's checks: refused, not run.
     let global = "G8fAbCdEfGhIjKlMnOpQrStUvWxYz0123456789a";
-    store(
-        &edge,
+    edge.store(
         "1a5",
         rancher_record(
             global,
@@ -146,8 +127,7 @@ async fn rancher_records_run_only_when_they_pass_rancher_checks() {
     .await;
     // A stored config that is not a complete receiver is refused too.
     let broken = "B8fAbCdEfGhIjKlMnOpQrStUvWxYz0123456789a";
-    store(
-        &edge,
+    edge.store(
         "1a5",
         rancher_record(broken, "webhookReceiver", json!({"serviceId": "1s1"})),
     )
@@ -174,8 +154,7 @@ async fn rancher_records_run_only_when_they_pass_rancher_checks() {
 #[tokio::test]
 async fn unknown_keys_cost_no_cattle_call_each() {
     let edge = start_edge(Duration::from_secs(5)).await;
-    store(
-        &edge,
+    edge.store(
         "1a5",
         rancher_record(
             RANCHER_KEY,

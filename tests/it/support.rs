@@ -317,6 +317,8 @@ mod edge {
         pub scale_ttl: Duration,
         pub limits: Limits,
         pub legacy_key_urls: bool,
+        /// The Rancher installation's public key, for 1.4 `?token=<JWT>` URLs.
+        pub rancher_key: Option<std::sync::Arc<hookgate::jwt::RancherKey>>,
         pub trust_forwarded_headers: bool,
         pub keys: KeyRing,
     }
@@ -330,6 +332,7 @@ mod edge {
                 scale_ttl: Duration::from_millis(100),
                 limits: limits(),
                 legacy_key_urls: true,
+                rancher_key: None,
                 trust_forwarded_headers: false,
                 keys: test_keys(),
             }
@@ -368,6 +371,7 @@ mod edge {
                     },
                     limits: self.limits,
                     legacy_key_urls: self.legacy_key_urls,
+                    rancher_key: self.rancher_key,
                 },
                 deployment,
                 tls: None,
@@ -462,6 +466,23 @@ mod edge {
             seal_with(&self.keys, project, config)
         }
 
+        /// Stores a generic object in Cattle directly, the way Rancher's webhook-service
+        /// did (or any other record); returns its id.
+        pub async fn store(&self, project: &str, record: serde_json::Value) -> String {
+            let r = http(
+                Method::POST,
+                &self
+                    .sim
+                    .url(&format!("/v2-beta/projects/{project}/genericobjects")),
+                Some(SERVICE),
+                &[],
+                Some(&record.to_string()),
+            )
+            .await;
+            assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+            r.json()["id"].as_str().expect("id").to_owned()
+        }
+
         pub fn trigger_url(&self, token: &str) -> String {
             format!("{}/v1-webhooks/endpoint?token={token}", self.base)
         }
@@ -514,6 +535,19 @@ mod edge {
                 None,
             )
             .await;
+        }
+
+        /// Calls other than GET since the last `clear_calls`, as "METHOD path".
+        pub async fn called_writes(&self) -> Vec<String> {
+            let v = http(Method::GET, &self.sim.url("/_sim/calls"), None, &[], None)
+                .await
+                .json();
+            v.as_array()
+                .expect("calls")
+                .iter()
+                .filter(|c| c["method"] != "GET")
+                .map(|c| format!("{} {}", c["method"], c["path"]))
+                .collect()
         }
 
         /// Paths the simulator was asked for since the last `clear_calls`.
