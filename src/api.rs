@@ -42,6 +42,19 @@ pub enum ApiRoute<'a> {
     Receivers,
     /// `GET|DELETE /v1-webhooks/receivers/{id}`
     Receiver(&'a str),
+    /// `GET /v1-webhooks/projects`, `/services`, `/hosttemplates`: the web UI's pickers.
+    Lookup(Lookup),
+}
+
+/// What the web UI's pickers may read, with the caller's own credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// The projects the caller reaches.
+    Projects,
+    /// A project's services (`?projectId=`).
+    Services,
+    /// A project's host templates (`?projectId=`).
+    HostTemplates,
 }
 
 /// The path after `/v1-webhooks` (no trailing slash) → its route, if any.
@@ -53,6 +66,9 @@ pub fn route(rest: &str) -> Option<ApiRoute<'_>> {
         (Some("schemas"), Some(id), None) if !id.is_empty() => Some(ApiRoute::Schema(id)),
         (Some("receivers"), None, _) => Some(ApiRoute::Receivers),
         (Some("receivers"), Some(id), None) if !id.is_empty() => Some(ApiRoute::Receiver(id)),
+        (Some("projects"), None, _) => Some(ApiRoute::Lookup(Lookup::Projects)),
+        (Some("services"), None, _) => Some(ApiRoute::Lookup(Lookup::Services)),
+        (Some("hosttemplates"), None, _) => Some(ApiRoute::Lookup(Lookup::HostTemplates)),
         _ => None,
     }
 }
@@ -114,6 +130,7 @@ pub async fn handle(app: &App, rest: &str, parts: &Parts, body: Incoming, conn: 
         Some(r @ (ApiRoute::Receivers | ApiRoute::Receiver(_))) => {
             receivers(app, r, parts, body, conn, base.clone()).await
         }
+        Some(ApiRoute::Lookup(what)) => lookup(app, what, parts, conn, base.clone()).await,
     };
     let mut resp = result.unwrap_or_else(|e| e.response());
     if let Ok(v) = HeaderValue::from_str(&format!("{base}/v1-webhooks/schemas")) {
@@ -190,6 +207,75 @@ async fn receivers(
     }
 }
 
+/// The web UI's pickers: projects, services and host templates as the caller's own
+/// credentials see them, id and name (and a service's kind and scale) only. Front deployment
+/// only — behind Cattle's proxy, Rancher's own UI has these.
+async fn lookup(
+    app: &App,
+    what: Lookup,
+    parts: &Parts,
+    conn: Conn,
+    base: String,
+) -> Result<Resp, Error> {
+    if parts.method != Method::GET {
+        return Err(Error::MethodNotAllowed("GET"));
+    }
+    if conn.surface != Surface::Front {
+        return Err(Error::NotFound(
+            "the web UI's look-ups are served by the front deployment only".into(),
+        ));
+    }
+    let (resource, data): (&str, Vec<Value>) = match what {
+        Lookup::Projects => {
+            let authorization = front_credentials(&parts.headers)?;
+            let projects = app
+                .cattle
+                .list_projects(Auth::Forward(&authorization))
+                .await
+                .map_err(Error::from_caller)?;
+            let live = projects.into_iter().filter(|p| {
+                p.removed.is_none()
+                    && !matches!(p.state.as_deref(), Some("removing" | "removed" | "purged"))
+            });
+            (
+                "project",
+                live.map(|p| json!({"id": p.id, "name": p.name})).collect(),
+            )
+        }
+        Lookup::Services => {
+            let c = caller(conn, parts.uri.query(), &parts.headers, base)?;
+            let services = app
+                .cattle
+                .list_services(c.auth(), &c.project, &[])
+                .await
+                .map_err(Error::from_caller)?;
+            let live = services.into_iter().filter(|s| s.removed.is_none());
+            let data = live
+                .map(|s| json!({"id": s.id, "name": s.name, "kind": s.kind.or(s.type_), "stackId": s.stack_id, "scale": s.scale}))
+                .collect();
+            ("service", data)
+        }
+        Lookup::HostTemplates => {
+            let c = caller(conn, parts.uri.query(), &parts.headers, base)?;
+            let templates = app
+                .cattle
+                .list_host_templates(c.auth(), &c.project)
+                .await
+                .map_err(Error::from_caller)?;
+            let live = templates.into_iter().filter(|t| t.removed.is_none());
+            (
+                "hostTemplate",
+                live.map(|t| json!({"id": t.id, "name": t.name, "driver": t.driver}))
+                    .collect(),
+            )
+        }
+    };
+    Ok(json_resp(
+        StatusCode::OK,
+        &json!({"type": "collection", "resourceType": resource, "data": data}),
+    ))
+}
+
 fn version(base: &str, query: Option<&str>) -> Resp {
     let q = query_param(query, "projectId")
         .filter(|p| valid_id(p))
@@ -257,17 +343,7 @@ fn caller(
             base,
         });
     }
-    // Front: the caller's own credentials, checked for form only (Cattle judges them).
-    let mut authorization = headers
-        .get(header::AUTHORIZATION)
-        .filter(|v| credentials_of_form(v.as_bytes()))
-        .cloned()
-        .ok_or_else(|| {
-            Error::Unauthorized(
-                "credentials required: a Rancher API key as HTTP Basic, or a bearer token".into(),
-            )
-        })?;
-    authorization.set_sensitive(true);
+    let authorization = front_credentials(headers)?;
     let project = from_query
         .ok_or_else(|| Error::BadRequest("projectId must be supplied as query parameter".into()))?;
     if !valid_id(&project) {
@@ -284,6 +360,21 @@ fn caller(
         read_only: false,
         base,
     })
+}
+
+/// Front: the caller's own credentials, checked for form only (Cattle judges them).
+fn front_credentials(headers: &HeaderMap) -> Result<HeaderValue, Error> {
+    let mut authorization = headers
+        .get(header::AUTHORIZATION)
+        .filter(|v| credentials_of_form(v.as_bytes()))
+        .cloned()
+        .ok_or_else(|| {
+            Error::Unauthorized(
+                "credentials required: a Rancher API key as HTTP Basic, or a bearer token".into(),
+            )
+        })?;
+    authorization.set_sensitive(true);
+    Ok(authorization)
 }
 
 /// `Basic <base64 of user:password>` or `Bearer <token>`, of sane size and alphabet: the

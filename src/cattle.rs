@@ -28,7 +28,7 @@ use serde_json::Value;
 
 use wire::{
     Collection, ErrorBody, GenericObject, Host, HostTemplate, NewExternalHostEvent,
-    NewGenericObject, Service, UpgradeRequest,
+    NewGenericObject, Project, Service, UpgradeRequest,
 };
 
 /// Largest response body read from Cattle.
@@ -426,7 +426,17 @@ impl Cattle {
         filters: &[(&str, &str)],
         auth: Auth<'_>,
     ) -> Result<Vec<T>, CattleError> {
-        let mut url = self.collection_url(project, collection);
+        self.list_url(self.collection_url(project, collection), filters, auth)
+            .await
+    }
+
+    /// Lists the collection at `url` with filters, following `pagination.next` to the end.
+    async fn list_url<T: DeserializeOwned>(
+        &self,
+        mut url: String,
+        filters: &[(&str, &str)],
+        auth: Auth<'_>,
+    ) -> Result<Vec<T>, CattleError> {
         if !filters.is_empty() {
             let q = form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(filters)
@@ -642,6 +652,20 @@ impl Cattle {
         id: &str,
     ) -> Result<Option<Value>, CattleError> {
         self.get_opt(&self.resource_url(project, "hosts", id), auth)
+            .await
+    }
+
+    pub async fn list_host_templates(
+        &self,
+        auth: Auth<'_>,
+        project: &str,
+    ) -> Result<Vec<HostTemplate>, CattleError> {
+        self.list_all(project, "hosttemplates", &[], auth).await
+    }
+
+    /// The projects (environments) these credentials reach.
+    pub async fn list_projects(&self, auth: Auth<'_>) -> Result<Vec<Project>, CattleError> {
+        self.list_url(format!("{}/projects", self.api), &[], auth)
             .await
     }
 

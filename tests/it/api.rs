@@ -787,3 +787,128 @@ async fn oversized_configs_are_refused_cleanly() {
         .as_array()
         .is_some_and(Vec::is_empty));
 }
+
+#[tokio::test]
+async fn the_web_uis_look_ups_see_what_the_callers_key_sees() {
+    let edge = start_edge(Duration::from_secs(5)).await;
+    let names = |v: Value| -> Vec<String> {
+        v["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|x| x["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    let at = |path: &str| format!("{}/v1-webhooks/{path}", edge.base);
+    assert_eq!(names(get(&at("projects"), ALICE).await.json()), ["1a5"]);
+    assert_eq!(names(get(&at("projects"), BOB).await.json()), ["1a7"]);
+    let services = get(&at("services?projectId=1a5"), ALICE).await.json();
+    assert_eq!(services["resourceType"], "service");
+    let web = services["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .find(|s| s["id"] == "1s1")
+        .cloned()
+        .expect("1s1 is listed");
+    assert_eq!(
+        (web["name"].as_str(), web["scale"].as_i64()),
+        (Some("web"), Some(2))
+    );
+    assert!(
+        names(services).iter().all(|id| id != "1s6"),
+        "1s6 is in 1a7"
+    );
+    assert_eq!(get(&at("services?projectId=1a7"), ALICE).await.status, 403);
+    let templates = get(&at("hosttemplates?projectId=1a5"), ALICE).await;
+    assert_eq!(templates.status, 200);
+    assert_eq!(templates.json()["resourceType"], "hostTemplate");
+    // No credentials: 401 and no Cattle call; read-only routes refuse writes.
+    edge.clear_calls().await;
+    let anon = http(Method::GET, &at("projects"), None, &[], None).await;
+    assert_eq!(anon.status, 401);
+    assert!(edge.called_paths().await.is_empty());
+    let post = http(
+        Method::POST,
+        &at("services?projectId=1a5"),
+        Some(ALICE),
+        &[],
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(post.status, 405);
+
+    // Behind Cattle's proxy neither the look-ups nor the page are served: Rancher's UI is.
+    let proxied = Opts {
+        behind_cattle_proxy: true,
+        ..Opts::default()
+    }
+    .start(edge.sim.share())
+    .await;
+    let h = [("x-api-project-id", "1a5"), ("x-api-roles", "owner")];
+    let url = format!("{}/v1-webhooks/services?projectId=1a5", proxied.base);
+    assert_eq!(http(Method::GET, &url, None, &h, None).await.status, 404);
+    for base in [&proxied.base, proxied.public_base.as_ref().expect("public")] {
+        let page = http(Method::GET, &format!("{base}/"), None, &[], None).await;
+        assert_eq!(page.status, 404, "{base}");
+    }
+}
+
+#[tokio::test]
+async fn the_web_ui_is_served_with_a_strict_policy() {
+    let edge = start_edge(Duration::from_secs(5)).await;
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/ui/app.js", "text/javascript"),
+        ("/ui/app.css", "text/css"),
+    ] {
+        let r = http(
+            Method::GET,
+            &format!("{}{path}", edge.base),
+            None,
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{path}");
+        let header = |name: &str| {
+            r.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
+        assert!(header("content-type").starts_with(kind), "{path}");
+        let csp = header("content-security-policy");
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+            "{csp}"
+        );
+        assert_eq!(header("x-content-type-options"), "nosniff");
+    }
+    let page = http(Method::GET, &format!("{}/", edge.base), None, &[], None).await;
+    let html = String::from_utf8_lossy(&page.body).to_string();
+    // Rancher's wording, each input with a real label.
+    for words in [
+        "Access Key",
+        "Secret Key",
+        "Project",
+        "Add Receiver",
+        "Create",
+        "Scale a Service",
+        "Scale Hosts",
+        "Upgrade a Service",
+        "Forward a POST",
+    ] {
+        assert!(html.contains(words), "{words}");
+    }
+    let r = http(
+        Method::POST,
+        &format!("{}/", edge.base),
+        None,
+        &[],
+        Some("x"),
+    )
+    .await;
+    assert_eq!(r.status, 405);
+}
