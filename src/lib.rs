@@ -7,6 +7,7 @@
 //! - [`policy`]: dedupe, resolved alerts, cooldown. Pure decisions.
 //! - [`registry`]: registry push notifications and image references. Pure parsing.
 //! - [`router`]: path → route, and the one dispatch of requests to handlers.
+//! - [`ui`]: the web UI: one hand-written page, script and style sheet, embedded.
 //! - [`error`]: the one mapping from errors to statuses and Cattle's error envelope.
 //! - [`cattle`]: the Cattle client, the only code that talks upstream.
 //! - [`drivers`]: what receivers do, one module per driver: config, Rancher's JSON for it,
@@ -49,6 +50,7 @@ pub mod time;
 pub mod tls;
 pub mod token;
 pub mod trigger;
+pub mod ui;
 
 /// Seconds since the Unix epoch, from the system clock. The only place the wall clock is
 /// read for token expiry, so everything below it can take `now` as an argument.

@@ -231,7 +231,7 @@ async fn demo(args: DemoArgs) -> Result<ExitCode, Failure> {
     };
     say!(
         "\nhookgate demo: the edge service against a Cattle simulator, in one process\n\
-         \n  web UI            {base}/   (not in this build yet; the API below works)\
+         \n  web UI            {base}/   open it and sign in with an API key below\
          \n  API keys          alice / alice-secret  (project 1a5 \"Default\")\
          \n                    bob / bob-secret      (project 1a7 \"Staging\")\
          \n                    service / service-secret  (all projects; hookgate's own account)\

@@ -24,8 +24,8 @@ pub enum Route<'a> {
     Healthz,
     Readyz,
     Metrics,
-    /// `GET /` — the web UI.
-    Ui,
+    /// `GET /` and its files under `/ui/` — the web UI.
+    Ui(crate::ui::Asset),
     NotFound,
 }
 
@@ -36,11 +36,13 @@ pub fn route(path: &str) -> Route<'_> {
         path
     };
     match trimmed {
-        "/" => Route::Ui,
         "/healthz" => Route::Healthz,
         "/readyz" => Route::Readyz,
         "/metrics" => Route::Metrics,
         "/v1-webhooks/endpoint" => Route::Trigger,
+        p if crate::ui::asset(p).is_some() => {
+            crate::ui::asset(p).map_or(Route::NotFound, Route::Ui)
+        }
         _ => match trimmed.strip_prefix("/v1-webhooks") {
             Some(rest) if rest.is_empty() || rest.starts_with('/') => Route::Api(rest),
             _ => Route::NotFound,
@@ -90,10 +92,12 @@ pub async fn dispatch(app: &App, req: Request<Incoming>) -> Resp {
             Error::NotFound("no such route".into()).response()
         }
         Route::Api(rest) => crate::api::handle(app, rest, &parts, body, conn).await,
-        Route::Ui => Error::NotFound(
-            "the web UI is not in this build yet; the API is at /v1-webhooks".into(),
-        )
-        .response(),
+        // The page is the front deployment's: behind Cattle's proxy, Rancher's UI is there.
+        Route::Ui(asset) if read && conn.surface == Surface::Front => crate::ui::response(asset),
+        Route::Ui(_) if conn.surface == Surface::Front => {
+            Error::MethodNotAllowed("GET, HEAD").response()
+        }
+        Route::Ui(_) => Error::NotFound("no such route".into()).response(),
         Route::NotFound => Error::NotFound("no such route".into()).response(),
     }
 }
@@ -118,7 +122,12 @@ mod tests {
             ("/healthz", Route::Healthz),
             ("/readyz", Route::Readyz),
             ("/metrics", Route::Metrics),
-            ("/", Route::Ui),
+            ("/", Route::Ui(crate::ui::asset("/").expect("page"))),
+            (
+                "/ui/app.js/",
+                Route::Ui(crate::ui::asset("/ui/app.js").expect("js")),
+            ),
+            ("/ui/x.js", Route::NotFound),
             ("/etc/passwd", Route::NotFound),
             ("", Route::NotFound),
         ];

@@ -387,6 +387,15 @@ async fn the_demo_as_printed() {
     ] {
         assert!(banner.contains(must), "banner lacks {must}:\n{banner}");
     }
+    // The web UI is the first address the banner gives, and it is there.
+    let first = banner
+        .lines()
+        .find(|l| l.contains("http://"))
+        .expect("an address");
+    assert!(first.contains("web UI"), "{first}");
+    let page = http(Method::GET, &format!("{}/", serve.base), None, &[], None).await;
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&page.body).contains("Receiver Hooks"));
     // The block after "fire it" is what a newcomer pastes, perhaps more than once.
     let start = banner.find("N=scale-web-up").expect("create command");
     let end = banner[start..].find("URL:?").expect("fire command") + start;
