@@ -454,8 +454,9 @@ async fn edge_servers(sim_addr: SocketAddr) -> Vec<Target> {
     };
     let (acting, acting_id) = mint("1s1", 1_000_000_000);
     let (bounded, bounded_id) = mint("1s2", 1); // 1s2 has scale 1: always at its bound
-    for id in [&acting_id, &bounded_id] {
-        let data = serde_json::json!({"driver": "scaleService", "url": "", "config": {}});
+    for (token, id) in [(&acting, &acting_id), (&bounded, &bounded_id)] {
+        let url = format!("http://hookgate/v1-webhooks/endpoint?token={token}");
+        let data = serde_json::json!({"driver": "scaleService", "url": url, "config": {}});
         cattle
             .create_generic_object(
                 hookgate::cattle::Auth::Service,

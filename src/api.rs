@@ -406,13 +406,13 @@ fn credentials_of_form(v: &[u8]) -> bool {
 /// The receiver resource for a stored generic object, or `None` if it is not a readable
 /// receiver record (Rancher's service skipped those too).
 fn receiver_json(go: &GenericObject, c: &Caller) -> Option<Value> {
-    if go.kind.as_deref() != Some(KIND) || !go.is_live() {
-        return None;
-    }
-    let data = go.resource_data.as_ref()?;
-    let driver = data.get("driver")?.as_str()?;
-    let stored_url = data.get("url")?.as_str()?;
-    let mut config = data.get("config")?.as_object()?.clone();
+    let (driver, stored_url) = crate::legacy::listed(go)?;
+    let mut config = go
+        .resource_data
+        .as_ref()?
+        .get("config")?
+        .as_object()?
+        .clone();
     config.insert("type".into(), driver.into());
     let mut out = json!({
         "id": go.id,
@@ -584,7 +584,11 @@ async fn create(app: &App, c: &Caller, headers: &HeaderMap, body: &[u8]) -> Resu
         })?;
     let rid = claims.receiver_id.to_string();
     let data = json!({
-        "url": format!("{}/v1-webhooks/endpoint?token={token}", c.base),
+        "url": format!(
+            "{}/v1-webhooks/endpoint?token={token}&route={}",
+            c.base,
+            crate::drivers::route(&c.project, &claims.config)
+        ),
         "driver": claims.config.driver().name(),
         "config": claims.config.to_json(),
     });

@@ -90,19 +90,30 @@ impl App {
         }))
     }
 
-    /// Whether the receiver's generic object still exists in its project (cached both
-    /// ways; a Cattle error is cached briefly and fails the trigger closed).
-    pub async fn receiver_exists(&self, project: &str, id: ReceiverId) -> Result<bool, Error> {
-        self.record_exists(project, id, &id.to_string()).await
+    /// Whether the receiver's generic object still exists in its project, holding the URL of
+    /// this very `token` — so a record made later from the receiver id alone (which every
+    /// answer shows) revives nothing. Cached both ways; a Cattle error is cached briefly and
+    /// fails the trigger closed.
+    pub async fn receiver_exists(
+        &self,
+        project: &str,
+        id: ReceiverId,
+        token: &str,
+    ) -> Result<bool, Error> {
+        self.record_exists(project, id, &id.to_string(), Some(token))
+            .await
     }
 
-    /// Whether a live `webhookReceiver` generic object with `key` exists in `project`;
-    /// cached under the receiver's id as [`App::receiver_exists`] is.
+    /// Whether a receiver record with `key` exists in `project`: one the management API lists
+    /// ([`crate::legacy::listed`]), and, given a `token`, whose stored URL carries it. Cached
+    /// under the receiver's id as [`App::receiver_exists`] is. A project the service account
+    /// cannot reach (or that is gone) holds no receiver: `false`, not a Cattle error to retry.
     pub async fn record_exists(
         &self,
         project: &str,
         id: ReceiverId,
         key: &str,
+        token: Option<&str>,
     ) -> Result<bool, Error> {
         let cache_key = (project.to_owned(), id);
         if let Some(v) = self.revocations.get(&cache_key).await {
@@ -111,15 +122,26 @@ impl App {
         }
         crate::metrics::count_cache("revocation", false);
         let look_up = async {
-            let found = self
+            let found = match self
                 .cattle
                 .list_generic_objects(
                     Auth::Service,
                     project,
                     &[("key", key), ("kind", crate::legacy::KIND)],
                 )
-                .await?;
-            Ok(found.iter().any(|go| go.is_live()))
+                .await
+            {
+                Ok(found) => found,
+                Err(CattleError::Rejected {
+                    status: 403 | 404, ..
+                }) => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            Ok(found.iter().any(|go| {
+                crate::legacy::listed(go).is_some_and(|(_, url)| {
+                    token.is_none_or(|t| crate::legacy::url_token(url) == Some(t))
+                })
+            }))
         };
         self.revocations
             .get_with(cache_key, look_up)

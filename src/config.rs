@@ -32,11 +32,7 @@ pub struct Cli {
     pub log_format: LogFormat,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+pub use crate::logging::LogFormat;
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -65,7 +61,8 @@ pub struct KeyArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct InspectArgs {
-    /// The token, or `-` to read it from standard input (keeps it out of `ps`).
+    /// The token or a whole trigger URL, or `-` to read either from standard input (keeps it
+    /// out of `ps`).
     pub token: String,
     #[command(flatten)]
     pub keys: KeyArgs,

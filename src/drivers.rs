@@ -27,6 +27,34 @@ pub use scale::ScaleAction;
 /// Labels, kept sorted so that a config has exactly one encoding.
 pub type Labels = BTreeMap<String, String>;
 
+/// Labels as `k=v,k2=v2`, in key order (keys and values as given).
+pub fn labels_text(labels: &Labels) -> String {
+    let mut out = String::new();
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    out
+}
+
+/// The routing parameter of a receiver's trigger URLs (`&route=`): 8 hex characters of a
+/// digest of its project and target. Not a secret and not a capability — a hint for a load
+/// balancer, checked against the token on every trigger.
+pub fn route(project: &str, config: &DriverConfig) -> String {
+    use sha2::Digest as _;
+    let d = sha2::Sha256::new()
+        .chain_update(b"hookgate route\0")
+        .chain_update(project.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(config.target().as_bytes())
+        .finalize();
+    d[..4].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// How strictly a driver config is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Parse {
@@ -240,6 +268,11 @@ pub trait Kind {
     /// Dedupe, resolved handling and cooldown, or `None`: every trigger acts, lock-free.
     fn policy(config: &Self::Config) -> Option<Policy>;
 
+    /// What the receiver acts on, as text (a service, a host group, a selector): receivers
+    /// with the same target share a routing parameter, so a load balancer sends them to
+    /// one replica (docs/operating.md, "More than one replica").
+    fn target(config: &Self::Config) -> String;
+
     /// Rancher's creation checks against Cattle, with the given credentials.
     fn validate(
         cattle: &Cattle,
@@ -368,6 +401,11 @@ macro_rules! drivers {
 
             pub fn policy(&self) -> Option<Policy> {
                 match self { $( DriverConfig::$variant(c) => <$module::$kind as Kind>::policy(c) ),+ }
+            }
+
+            /// What the receiver acts on (see [`Kind::target`]), with its driver's name.
+            pub fn target(&self) -> String {
+                match self { $( DriverConfig::$variant(c) => format!("{}:{}", stringify!($variant), <$module::$kind as Kind>::target(c)) ),+ }
             }
 
             /// Rancher's creation checks against Cattle, with the caller's credentials.

@@ -269,7 +269,7 @@ async fn check_service_account(app: App) {
              (triggers answer 503 until it is fixed)"
         ),
         Ok(Err(e)) => {
-            tracing::warn!(cattle = %root, error = %e, "cattle is not answering the service account yet")
+            tracing::warn!(cattle = %root, error = %crate::logging::Escaped(&e), "cattle is not answering the service account yet")
         }
         Err(_) => tracing::warn!(cattle = %root, "cattle did not answer within 15 s"),
     }

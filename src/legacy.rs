@@ -30,6 +30,27 @@ use crate::receiver::ReceiverId;
 /// The generic object kind both Rancher's service and hookgate store receivers as.
 pub const KIND: &str = "webhookReceiver";
 
+/// A receiver record as the management API lists it — a live `webhookReceiver` whose
+/// `resourceData` holds a string `driver`, a string `url` and a `config` object: its driver
+/// and stored URL. Only such a record keeps a receiver alive, so whatever keeps one alive can
+/// be seen, and deleted, in the list.
+pub fn listed(go: &GenericObject) -> Option<(&str, &str)> {
+    if go.kind.as_deref() != Some(KIND) || !go.is_live() {
+        return None;
+    }
+    let data = go.resource_data.as_ref()?;
+    data.get("config")?.as_object()?;
+    Some((data.get("driver")?.as_str()?, data.get("url")?.as_str()?))
+}
+
+/// The `token` parameter of a stored trigger URL.
+pub fn url_token(url: &str) -> Option<&str> {
+    let query = url.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+}
+
 /// Whether `key` has the shape of the keys Rancher's service made (`uniuri.NewLen(40)`).
 pub fn rancher_key_shape(key: &str) -> bool {
     key.len() == 40 && key.bytes().all(|b| b.is_ascii_alphanumeric())

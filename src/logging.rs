@@ -18,7 +18,12 @@ use std::time::Duration;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+/// How log lines are written (`--log-format`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// Bytes of lines that may wait for the writer before new ones are dropped.
 const BUFFER_BYTES: usize = 8 << 20;
@@ -172,8 +177,43 @@ fn subscriber(format: LogFormat, ansi: bool, sink: LineSink) -> tracing::Dispatc
     }
 }
 
+/// Shows a value with its control characters escaped (a newline as `\n`, an escape as
+/// `\u{1b}`): for text from outside — a stored config, a claim, Cattle's messages — in a log
+/// field, so it can neither forge a log line nor drive a terminal.
+pub struct Escaped<T>(pub T);
+
+impl<T: std::fmt::Display> std::fmt::Display for Escaped<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        struct Out<'a, 'b>(&'a mut std::fmt::Formatter<'b>);
+        impl std::fmt::Write for Out<'_, '_> {
+            fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                for part in s.split_inclusive(char::is_control) {
+                    match part.chars().last() {
+                        Some(c) if c.is_control() => {
+                            self.0.write_str(&part[..part.len() - c.len_utf8()])?;
+                            write!(self.0, "{}", c.escape_default())?;
+                        }
+                        _ => self.0.write_str(part)?,
+                    }
+                }
+                Ok(())
+            }
+        }
+        use std::fmt::Write as _;
+        write!(Out(f), "{}", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn outside_text_cannot_forge_a_line() {
+        let shown = Escaped("1s9\n2026-01-01 INFO forged\u{1b}[31m\u{0}é").to_string();
+        assert_eq!(shown, "1s9\\n2026-01-01 INFO forged\\u{1b}[31m\\u{0}é");
+        assert!(!shown.chars().any(char::is_control));
+    }
+
     use super::*;
     use std::sync::mpsc;
 

@@ -74,6 +74,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             } else {
                 args.token
             };
+            // A whole trigger URL: its `token` parameter.
+            let token = match token.split_once("token=") {
+                Some((_, rest)) => rest.split('&').next().unwrap_or_default().to_owned(),
+                None => token,
+            };
             match ring.open(&token, hookgate::unix_now()) {
                 Ok(claims) => {
                     let json = serde_json::to_string_pretty(&claims.to_json())
@@ -218,11 +223,11 @@ async fn demo(args: DemoArgs) -> Result<ExitCode, Failure> {
         .unwrap_or_else(|| edge.bound()[0].base());
     let inspect = match &demo_keys {
         Some(k) => format!(
-            "{} inspect --keys-file {} \"${{URL#*token=}}\"",
+            "{} inspect --keys-file {} \"$URL\"",
             std::env::current_exe().map_or_else(|_| "hookgate".into(), |p| p.display().to_string()),
             k.path.display()
         ),
-        None => "hookgate inspect --keys-file <your key ring> \"${URL#*token=}\"".into(),
+        None => "hookgate inspect --keys-file <your key ring> \"$URL\"".into(),
     };
     let key_note = if demo_keys.is_some() {
         "a fresh key for this run; tokens die with it"

@@ -31,6 +31,8 @@ use crate::token::{Claims, TokenError};
 pub struct TriggerQuery<'a> {
     pub target: Target<'a>,
     pub dry_run: bool,
+    /// The load balancer's routing hint (`&route=`), checked against the receiver.
+    pub route: Option<&'a str>,
 }
 
 /// Which receiver a trigger URL names.
@@ -52,7 +54,7 @@ pub fn parse_query(query: Option<&str>) -> Result<TriggerQuery<'_>, Error> {
     if q.len() > crate::token::MAX_TOKEN_LEN + 64 {
         return Err(TokenError::TooLarge.into());
     }
-    let (mut token, mut dry_run, mut key, mut project) = (None, None, None, None);
+    let (mut token, mut dry_run, mut key, mut project, mut route) = (None, None, None, None, None);
     for pair in q.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         if pair.bytes().any(|b| b == b'%' || b == b'+') {
@@ -65,10 +67,11 @@ pub fn parse_query(query: Option<&str>) -> Result<TriggerQuery<'_>, Error> {
             "dryRun" => (&mut dry_run, "dryRun"),
             "key" => (&mut key, "key"),
             "projectId" => (&mut project, "projectId"),
+            "route" => (&mut route, "route"),
             _ => {
                 return Err(Error::BadRequest(
                     "unknown query parameter; a trigger URL takes token (or key and \
-                     projectId) and dryRun"
+                     projectId), route and dryRun"
                         .into(),
                 ))
             }
@@ -125,7 +128,19 @@ pub fn parse_query(query: Option<&str>) -> Result<TriggerQuery<'_>, Error> {
             ))
         }
     };
-    Ok(TriggerQuery { target, dry_run })
+    if route.is_some_and(|r| r.len() != 8 || !r.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return Err(Error::invalid(
+            400,
+            "InvalidFormat",
+            "route",
+            "route must be 8 hexadecimal characters, as in the trigger URL handed out",
+        ));
+    }
+    Ok(TriggerQuery {
+        target,
+        dry_run,
+        route,
+    })
 }
 
 /// The result of a trigger that did not fail.
@@ -167,7 +182,7 @@ pub async fn handle(app: &App, parts: &Parts, body: Incoming) -> Resp {
                 }
             };
             match app
-                .receiver_exists(&claims.project_id, claims.receiver_id)
+                .receiver_exists(&claims.project_id, claims.receiver_id, token)
                 .await
             {
                 Ok(true) => claims,
@@ -205,6 +220,17 @@ pub async fn handle(app: &App, parts: &Parts, body: Incoming) -> Resp {
             }
         }
     };
+    if let Some(route) = q.route {
+        if !route.eq_ignore_ascii_case(&crate::drivers::route(&claims.project_id, &claims.config)) {
+            let e = Error::invalid(
+                400,
+                "InvalidOption",
+                "route",
+                "route does not match this receiver: use its trigger URL as it was handed out",
+            );
+            return refused(e, "route_mismatch", Some(&claims), started);
+        }
+    }
     let body = match crate::http::read_body(
         &parts.headers,
         body,
@@ -274,7 +300,7 @@ async fn rancher_token(app: &App, token: &str, started: Instant) -> Result<Claim
         config,
     };
     match app
-        .record_exists(project, receiver.id, &receiver.uuid)
+        .record_exists(project, receiver.id, &receiver.uuid, None)
         .await
     {
         Ok(true) => {}
@@ -491,9 +517,9 @@ fn refused(e: Error, reason: &'static str, claims: Option<&Claims>, started: Ins
 fn unattributed(e: Error, started: Instant) -> Resp {
     let status = e.status();
     if status.is_server_error() {
-        tracing::warn!(route = "trigger", status = status.as_u16(), outcome = "error", reason = %e, duration_ms = elapsed_ms(started), "trigger");
+        tracing::warn!(route = "trigger", status = status.as_u16(), outcome = "error", reason = %crate::logging::Escaped(&e), duration_ms = elapsed_ms(started), "trigger");
     } else {
-        tracing::info!(route = "trigger", status = status.as_u16(), outcome = "error", reason = %e, duration_ms = elapsed_ms(started), "trigger");
+        tracing::info!(route = "trigger", status = status.as_u16(), outcome = "error", reason = %crate::logging::Escaped(&e), duration_ms = elapsed_ms(started), "trigger");
     }
     crate::metrics::count_trigger(
         "unknown",
@@ -563,9 +589,9 @@ fn finish(claims: &Claims, result: Result<Done, Error>, started: Instant) -> Res
         Err(e) => {
             let status = e.status();
             if status.is_server_error() {
-                tracing::warn!(receiver_id = %rid, project_id = %claims.project_id, driver, outcome = "error", status = status.as_u16(), reason = %e, duration_ms = elapsed_ms(started), "trigger");
+                tracing::warn!(receiver_id = %rid, project_id = %claims.project_id, driver, outcome = "error", status = status.as_u16(), reason = %crate::logging::Escaped(&e), duration_ms = elapsed_ms(started), "trigger");
             } else {
-                tracing::info!(receiver_id = %rid, project_id = %claims.project_id, driver, outcome = "error", status = status.as_u16(), reason = %e, duration_ms = elapsed_ms(started), "trigger");
+                tracing::info!(receiver_id = %rid, project_id = %claims.project_id, driver, outcome = "error", status = status.as_u16(), reason = %crate::logging::Escaped(&e), duration_ms = elapsed_ms(started), "trigger");
             }
             crate::metrics::count_trigger(
                 driver,
@@ -603,7 +629,11 @@ mod tests {
         for (q, target, dry_run) in ok {
             assert_eq!(
                 parse_query(Some(q)).expect(q),
-                TriggerQuery { target, dry_run },
+                TriggerQuery {
+                    target,
+                    dry_run,
+                    route: None
+                },
                 "{q}"
             );
         }
@@ -620,6 +650,9 @@ mod tests {
             (Some("key=abc"), 400),
             (Some("key=a-b&projectId=1a5"), 400),
             (Some("token=a&key=b&projectId=1a5"), 400),
+            (Some("token=a&route=xyz"), 400),
+            (Some("token=a&route=0123456789"), 400),
+            (Some("token=a&route=01234567&route=01234567"), 400),
             (Some("key=a&key=b&projectId=1a5"), 400),
         ];
         for (q, status) in bad {
@@ -635,6 +668,12 @@ mod tests {
             let e = parse_query(Some(q)).expect_err(q);
             assert!(!e.to_string().contains("SECRET"), "{q}: {e}");
         }
+        assert_eq!(
+            parse_query(Some("token=a&route=0a1b2c3d"))
+                .expect("route")
+                .route,
+            Some("0a1b2c3d")
+        );
         let huge = format!("token={}", "a".repeat(5000));
         assert_eq!(
             parse_query(Some(&huge)).expect_err("too long").status(),

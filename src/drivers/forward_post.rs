@@ -144,6 +144,10 @@ impl Kind for ForwardPost {
         })
     }
 
+    fn target(c: &ForwardPostConfig) -> String {
+        c.service_name.clone()
+    }
+
     fn policy(_: &ForwardPostConfig) -> Option<Policy> {
         None
     }

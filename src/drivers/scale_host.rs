@@ -261,6 +261,14 @@ impl Kind for ScaleHost {
         ))
     }
 
+    fn target(c: &ScaleHostConfig) -> String {
+        match (&c.host_selector, &c.host_template_id) {
+            (Some(labels), _) => format!("selector:{}", crate::drivers::labels_text(labels)),
+            (None, Some(t)) => format!("template:{t}"),
+            (None, None) => String::new(),
+        }
+    }
+
     fn policy(c: &ScaleHostConfig) -> Option<Policy> {
         Some(c.bounds().policy())
     }
@@ -553,7 +561,7 @@ async fn add(
 
 fn created_so_far(name: &str) -> impl Fn(CattleError) -> Error + '_ {
     move |e| {
-        tracing::warn!(host = %name, error = %e, "host creation failed; the retry recounts the group");
+        tracing::warn!(host = %name, error = %crate::logging::Escaped(&e), "host creation failed; the retry recounts the group");
         Error::Cattle(e)
     }
 }

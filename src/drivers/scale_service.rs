@@ -284,6 +284,10 @@ impl Kind for ScaleService {
         Ok(ScaleServiceConfig::new(service_id, bounds))
     }
 
+    fn target(c: &ScaleServiceConfig) -> String {
+        c.service_id.clone()
+    }
+
     fn policy(c: &ScaleServiceConfig) -> Option<Policy> {
         Some(c.bounds().policy())
     }

@@ -362,6 +362,10 @@ impl Kind for ServiceUpgrade {
         Ok(c)
     }
 
+    fn target(c: &ServiceUpgradeConfig) -> String {
+        crate::drivers::labels_text(&c.service_selector)
+    }
+
     fn policy(_: &ServiceUpgradeConfig) -> Option<Policy> {
         None
     }
@@ -685,7 +689,7 @@ async fn run(cattle: &Cattle, jobs: &Jobs, job: &Job) {
         }
         Err(e) => {
             crate::metrics::count_upgrade("failed");
-            tracing::warn!(receiver_id = %rid, project_id = %project, service_id = %service, error = %e, "upgrade failed");
+            tracing::warn!(receiver_id = %rid, project_id = %project, service_id = %service, error = %crate::logging::Escaped(&e), "upgrade failed");
         }
     }
 }

@@ -86,6 +86,8 @@ const state = {
 };
 
 const $ = (sel) => document.querySelector(sel);
+// A kind this page knows (receiver data comes from the API: `__proto__` is not a kind).
+const kindOf = (driver) => (Object.hasOwn(KINDS, driver) ? KINDS[driver] : null);
 
 // Elements, built without HTML parsing.
 function el(tag, attrs, ...children) {
@@ -282,12 +284,14 @@ function renderList() {
       });
       return el("tr", { "data-id": r.id },
         el("th", { scope: "row", "data-label": "Name" }, name),
-        el("td", { "data-label": "Kind" }, (KINDS[r.driver] || { label: r.driver }).label),
+        el("td", { "data-label": "Kind" }, kindOf(r.driver) ? kindOf(r.driver).label : String(r.driver)),
         el("td", { "data-label": "Target" }, target(r)),
         el("td", { "data-label": "Trigger URL", class: "url-cell" }, r.url ? url : "—", r.url ? copy : null),
         el("td", { "data-label": "State" }, el("span", { class: `state state-${r.state || "unknown"}`, text: r.state || "unknown" })),
         el("td", { "data-label": "Options", class: "options" },
-          el("button", { type: "button", text: "Clone", "aria-label": `Clone ${name}`, onclick: () => openEditor(r) }),
+          kindOf(r.driver)
+            ? el("button", { type: "button", text: "Clone", "aria-label": `Clone ${name}`, onclick: () => openEditor(r) })
+            : null,
           el("button", { type: "button", class: "danger", text: "Delete", "aria-label": `Delete ${name}`, onclick: () => remove(r) })
         )
       );
@@ -338,7 +342,7 @@ async function openEditor(from) {
   const form = $("#receiver-form");
   form.reset();
   clearErrors();
-  const driver = from ? from.driver : "scaleService";
+  const driver = from && kindOf(from.driver) ? from.driver : "scaleService";
   $("#f-driver").value = driver;
   $("#f-name").value = from ? `${from.name}-copy` : "";
   await renderFields(driver, from ? from[`${driver}Config`] : null);
@@ -360,14 +364,14 @@ async function lookups(source) {
 }
 
 async function renderFields(driver, config) {
-  const kind = KINDS[driver];
-  const defaults = state.defaults[driver] || {};
+  const kind = kindOf(driver) || KINDS.scaleService;
+  const defaults = (Object.hasOwn(state.defaults, driver) && state.defaults[driver]) || {};
   const box = $("#driver-fields");
   const parts = [];
   for (const f of kind.fields) {
     const id = `f-${f.name}`;
     const errId = `e-${f.name}`;
-    const given = config ? config[f.name] : undefined;
+    const given = config && Object.hasOwn(config, f.name) ? config[f.name] : undefined;
     const initial = given !== undefined && given !== null ? given : defaults[f.name] !== undefined ? defaults[f.name] : f.value;
     let input;
     if (f.type === "select") {
@@ -416,7 +420,7 @@ function parseLabels(text) {
 function readForm() {
   const driver = $("#f-driver").value;
   const config = {};
-  for (const f of KINDS[driver].fields) {
+  for (const f of (kindOf(driver) || KINDS.scaleService).fields) {
     const input = document.getElementById(`f-${f.name}`);
     if (!input) continue;
     if (f.type === "checkbox") config[f.name] = input.checked;

@@ -137,6 +137,22 @@ try {
   await page.getByRole("row", { name: /scale-web-up-copy/ }).waitFor({ state: "detached" });
   assert.equal(await page.locator("#list tbody tr").count(), 1);
 
+  step("a record of a driver the page does not know is listed, not cloneable");
+  // A record of a driver this page does not know, named like a JavaScript internal: listed,
+  // not cloneable, and no script error.
+  const stored = await fetch(`${sim}/v2-beta/projects/1a5/genericobjects`, {
+    method: "POST",
+    headers: { Authorization: "Basic " + Buffer.from("service:service-secret").toString("base64") },
+    body: JSON.stringify({ name: "odd", key: "odd", kind: "webhookReceiver",
+      resourceData: { driver: "__proto__", url: "x", config: {} } }),
+  });
+  assert.equal(stored.status, 201);
+
+  await page.getByRole("button", { name: "Refresh" }).click();
+  const odd = page.getByRole("row", { name: /odd/ });
+  await odd.waitFor();
+  assert.equal(await odd.getByRole("button", { name: "Clone odd" }).count(), 0);
+
   step("a name that is markup is shown as text");
   const markup = '<img src=x onerror=alert(1)>';
   await page.getByRole("button", { name: "Add Receiver" }).click();

@@ -912,3 +912,47 @@ async fn the_web_ui_is_served_with_a_strict_policy() {
     .await;
     assert_eq!(r.status, 405);
 }
+
+#[tokio::test]
+async fn trigger_urls_carry_a_route_for_load_balancers() {
+    let edge = start_edge(Duration::from_secs(5)).await;
+    let route_of = |url: &str| {
+        url.split_once("&route=")
+            .map(|(_, r)| r.to_owned())
+            .expect("a route parameter")
+    };
+    let mut urls = Vec::new();
+    for (name, service) in [("a", "1s1"), ("b", "1s1"), ("c", "1s2")] {
+        let r = create(&edge, Some(ALICE), "1a5", &scale_body(name, service)).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        urls.push(r.json()["url"].as_str().expect("url").to_owned());
+    }
+    // One target, one route: both receivers of 1s1 land on the same replica.
+    assert_eq!(route_of(&urls[0]), route_of(&urls[1]));
+    assert_ne!(route_of(&urls[0]), route_of(&urls[2]));
+    assert_eq!(route_of(&urls[0]).len(), 8);
+
+    let post = |url: String| async move { http(Method::POST, &url, None, &[], None).await };
+    assert_eq!(post(urls[0].clone()).await.status, 200);
+    // Without the route (URLs minted before, or trimmed by hand) it still works.
+    let bare = urls[0].split("&route=").next().expect("url").to_owned();
+    assert_eq!(post(bare).await.status, 200);
+    // Another receiver's route is refused: it would send the trigger to the wrong replica.
+    let crossed = format!(
+        "{}&route={}",
+        urls[0].split("&route=").next().expect("url"),
+        route_of(&urls[2])
+    );
+    let before = edge.scale_of("1a5", "1s1").await;
+    let r = post(crossed).await;
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["fieldName"], "route");
+    assert_eq!(edge.scale_of("1a5", "1s1").await, before);
+    // A route that is not 8 hex characters is malformed.
+    let r = post(format!(
+        "{}&route=zz",
+        urls[0].split("&route=").next().expect("url")
+    ))
+    .await;
+    assert_eq!(r.status, 400);
+}

@@ -177,6 +177,20 @@ async fn a_record_deleted_in_rancher_revokes_within_the_ttl() {
     assert!(revoked, "revoked after the TTL");
     assert_eq!(edge.fire(&token, None).await.status, 403);
     assert_eq!(edge.scale_of("1a5", "1s1").await, 3, "fired once");
+    // A bare record keyed by the uuid (which anyone holding the URL can read from it) is
+    // not a receiver the list would show, so it keeps nothing alive.
+    edge.store(
+        "1a5",
+        json!({"name": "bare", "key": uuid, "kind": "webhookReceiver"}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(edge.fire(&token, None).await.status, 403);
+
+    // An authentic token for a project the service account cannot reach: 403, not a 502
+    // its sender would retry for ever.
+    let elsewhere = rancher_jwt(&claims("1a99", uuid, "1s1"));
+    assert_eq!(edge.fire(&elsewhere, None).await.status, 403);
 
     // Cattle failing: the trigger fails closed, nothing is run.
     edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/genericobjects", "status": 500}"#)

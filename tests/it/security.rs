@@ -546,3 +546,68 @@ async fn keyed_state_is_released_after_the_burst() {
     let released = eventually(|| async { edge.app.leases_in_use() == (0, 0) }).await;
     assert!(released, "{:?} still held", edge.app.leases_in_use());
 }
+
+#[tokio::test]
+async fn a_deleted_receiver_stays_deleted() {
+    let edge = Opts {
+        revocation_ttl: Duration::from_millis(200),
+        ..Opts::default()
+    }
+    .start(start_sim(Duration::ZERO).await)
+    .await;
+    let made = create(
+        &edge,
+        ALICE,
+        &scale_body(
+            "doomed",
+            json!({"serviceId": "1s1", "action": "up", "amount": 1, "min": 1, "max": 10}),
+        ),
+    )
+    .await;
+    let v = made.json();
+    let (url, go) = (
+        v["url"].as_str().expect("url").to_owned(),
+        v["id"].as_str().expect("id").to_owned(),
+    );
+    let rid = post(&url).await.json()["receiverId"]
+        .as_str()
+        .expect("receiver id")
+        .to_owned();
+    let del = http(
+        Method::DELETE,
+        &format!("{}/v1-webhooks/receivers/{go}?projectId=1a5", edge.base),
+        Some(ALICE),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(del.status, 204);
+    assert_eq!(post(&url).await.status, 403);
+    // Records made from the receiver id alone, which every answer shows: a bare one (which
+    // no list would show), and a complete one holding another URL. Neither revives it.
+    edge.store(
+        "1a5",
+        json!({"name": "bare", "key": rid, "kind": "webhookReceiver"}),
+    )
+    .await;
+    edge.store(
+        "1a5",
+        json!({"name": "other", "key": rid, "kind": "webhookReceiver", "resourceData": {
+            "driver": "scaleService", "config": {},
+            "url": "http://x/v1-webhooks/endpoint?token=hg1.k.other.tag"}}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(post(&url).await.status, 403);
+    assert_eq!(
+        edge.scale_of("1a5", "1s1").await,
+        3,
+        "fired once, before the delete"
+    );
+
+    // A project out of the service account's reach holds no receiver: 403, which senders do
+    // not retry, rather than a 502 they would retry for ever.
+    let (token, _) = edge.seal("1a99", DriverConfig::ScaleService(scale("1s1")));
+    let r = edge.fire(&token, None).await;
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+}

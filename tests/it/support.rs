@@ -437,7 +437,7 @@ mod edge {
     ) -> String {
         let (token, rid) = seal_with(keys, project, config);
         let body = format!(
-            r#"{{"name": "r-{rid}", "key": "{rid}", "kind": "webhookReceiver", "resourceData": {{"driver": "scaleService", "url": "", "config": {{}}}}}}"#
+            r#"{{"name": "r-{rid}", "key": "{rid}", "kind": "webhookReceiver", "resourceData": {{"driver": "scaleService", "url": "http://hookgate/v1-webhooks/endpoint?token={token}", "config": {{}}}}}}"#
         );
         let url = sim.url(&format!("/v2-beta/projects/{project}/genericobjects"));
         let r = http(Method::POST, &url, Some(SERVICE), &[], Some(&body)).await;
