@@ -253,40 +253,49 @@ fn seg(s: &str) -> impl std::fmt::Display + '_ {
     utf8_percent_encode(s, NON_ALPHANUMERIC)
 }
 
+/// An HTTP(S) client trusting the system's CAs and `extra_roots_pem`: Cattle's, and the one
+/// `hookgate healthcheck` asks `/healthz` with.
+pub fn http_client(
+    extra_roots_pem: Option<&[u8]>,
+    connect_timeout: Duration,
+) -> Result<Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>, SetupError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(mut pem) = extra_roots_pem {
+        for cert in rustls_pemfile::certs(&mut pem) {
+            let cert = cert.map_err(|e| SetupError::CaCertificates(e.to_string()))?;
+            roots
+                .add(cert)
+                .map_err(|e| SetupError::CaCertificates(e.to_string()))?;
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| SetupError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(connector))
+}
+
 impl Cattle {
     pub fn new(cfg: &CattleConfig) -> Result<Self, SetupError> {
         let api = normalize_url(&cfg.url)?;
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
-        if let Some(pem) = &cfg.extra_roots_pem {
-            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                let cert = cert.map_err(|e| SetupError::CaCertificates(e.to_string()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| SetupError::CaCertificates(e.to_string()))?;
-            }
-        }
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| SetupError::Tls(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(cfg.connect_timeout));
-        http.set_nodelay(true);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
+        let client = http_client(cfg.extra_roots_pem.as_deref(), cfg.connect_timeout)?;
         let basic = STANDARD.encode(format!("{}:{}", cfg.access_key, cfg.secret_key));
         let mut service_auth = HeaderValue::from_str(&format!("Basic {basic}"))
             .map_err(|_| SetupError::Credentials)?;

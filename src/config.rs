@@ -46,6 +46,26 @@ pub enum Command {
     Keygen,
     /// Verify a token against the key ring and print its claims as JSON.
     Inspect(InspectArgs),
+    /// Ask a running hookgate's /healthz; exit 0 if it answers 200 (for container health
+    /// checks, which need no shell or curl).
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HealthcheckArgs {
+    /// The health URL to ask.
+    #[arg(
+        long,
+        env = "HOOKGATE_HEALTHCHECK_URL",
+        default_value = "http://127.0.0.1:8085/healthz"
+    )]
+    pub url: String,
+    /// Extra CA certificates (PEM) to trust for an https URL, besides the system's.
+    #[arg(long, env = "HOOKGATE_HEALTHCHECK_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// How long to wait for the answer, in milliseconds.
+    #[arg(long, default_value_t = 3_000)]
+    pub timeout_ms: u64,
 }
 
 /// Where the key ring comes from.

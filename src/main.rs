@@ -143,6 +143,55 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let _log = hookgate::logging::init(cli.log_format);
             runtime()?.block_on(demo(args))
         }
+        Command::Healthcheck(args) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            rt.block_on(healthcheck(args))
+        }
+    }
+}
+
+/// `hookgate healthcheck`: one GET, exit 0 on a 200. Says why not on stderr.
+async fn healthcheck(args: config::HealthcheckArgs) -> Result<ExitCode, Failure> {
+    let ca = match &args.ca_file {
+        Some(p) => Some(std::fs::read(p).map_err(|e| {
+            ConfigError::new("--ca-file", format!("cannot read {}: {e}", p.display()))
+        })?),
+        None => None,
+    };
+    let uri: http::Uri = args
+        .url
+        .parse()
+        .map_err(|_| ConfigError::new("--url", "not a URL"))?;
+    let timeout = Duration::from_millis(args.timeout_ms);
+    let client = hookgate::cattle::http_client(ca.as_deref(), timeout)
+        .map_err(|e| ConfigError::new("--ca-file", e.to_string()))?;
+    let req = http::Request::get(uri)
+        .body(Default::default())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    match tokio::time::timeout(timeout, client.request(req)).await {
+        Ok(Ok(resp)) if resp.status() == http::StatusCode::OK => Ok(ExitCode::SUCCESS),
+        Ok(Ok(resp)) => {
+            eprintln!(
+                "hookgate: unhealthy: {} answered {}",
+                args.url,
+                resp.status()
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        Ok(Err(e)) => {
+            eprintln!("hookgate: unhealthy: {}: {e}", args.url);
+            Ok(ExitCode::FAILURE)
+        }
+        Err(_) => {
+            eprintln!(
+                "hookgate: unhealthy: {} did not answer within {timeout:?}",
+                args.url
+            );
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 

@@ -725,3 +725,60 @@ async fn behind_cattles_proxy_the_api_is_internal_only() {
         401
     );
 }
+
+#[tokio::test]
+async fn healthcheck_needs_no_shell_and_speaks_tls() {
+    let sim = start_sim(Duration::ZERO).await;
+    let dir = std::env::temp_dir().join(format!("hookgate-health-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (cert, key, ca) = (
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+        dir.join("ca.pem"),
+    );
+    let pki = test_pki("localhost");
+    std::fs::write(&cert, &pki.cert_pem).expect("write");
+    std::fs::write(&key, &pki.key_pem).expect("write");
+    std::fs::write(&ca, &pki.ca_pem).expect("write");
+    let plain = spawn_serve(&sim, None, &[]);
+    let tls = spawn_serve(&sim, Some((&cert, &key)), &[]);
+    wait_listening(plain.port).await;
+    wait_listening(tls.port).await;
+    let check = |args: Vec<String>| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .arg("healthcheck")
+            .args(args)
+            .env_remove("HOOKGATE_HEALTHCHECK_URL")
+            .output()
+            .expect("run healthcheck");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let url = |scheme: &str, port: u16| format!("{scheme}://localhost:{port}/healthz");
+    assert_eq!(
+        check(vec!["--url".into(), url("http", plain.port)]).0,
+        Some(0)
+    );
+    let with_ca = vec![
+        "--url".into(),
+        url("https", tls.port),
+        "--ca-file".into(),
+        ca.display().to_string(),
+    ];
+    assert_eq!(check(with_ca).0, Some(0));
+    // Not trusted without the CA; nothing listening; a path that is not 200.
+    let (code, err) = check(vec!["--url".into(), url("https", tls.port)]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("unhealthy"), "{err}");
+    let (code, err) = check(vec!["--url".into(), url("http", free_port())]);
+    assert_eq!(code, Some(1), "{err}");
+    let (code, err) = check(vec![
+        "--url".into(),
+        format!("http://localhost:{}/nothing", plain.port),
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("404"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
