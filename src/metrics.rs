@@ -218,3 +218,55 @@ pub fn render() -> String {
     let _ = prometheus_client::encoding::text::encode(&mut out, &metrics().registry);
     out
 }
+
+/// The metrics in Prometheus' classic text format (0.0.4), for scrapers and tools that do
+/// not ask for OpenMetrics (`curl`, `promtool check metrics`): a counter's HELP and TYPE name
+/// its samples' `_total` name, and OpenMetrics' `# UNIT` and `# EOF` lines are left out.
+pub fn render_classic() -> String {
+    classic(&render())
+}
+
+fn classic(open_metrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = open_metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(open_metrics.len());
+    for line in open_metrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|p| {
+            let rest = line.strip_prefix(p)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{p}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(l) => out.push_str(&l),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_classic_format_names_counters_by_their_samples() {
+        let om = "# HELP hookgate_triggers Triggers.\n# TYPE hookgate_triggers counter\n\
+                  hookgate_triggers_total{outcome=\"scaled\"} 1\n# HELP hookgate_d Durations.\n\
+                  # TYPE hookgate_d histogram\n# UNIT hookgate_d seconds\nhookgate_d_count 0\n# EOF\n";
+        assert_eq!(
+            classic(om),
+            "# HELP hookgate_triggers_total Triggers.\n# TYPE hookgate_triggers_total counter\n\
+             hookgate_triggers_total{outcome=\"scaled\"} 1\n# HELP hookgate_d Durations.\n\
+             # TYPE hookgate_d histogram\nhookgate_d_count 0\n"
+        );
+    }
+}

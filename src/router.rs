@@ -74,14 +74,28 @@ pub async fn dispatch(app: &App, req: Request<Incoming>) -> Resp {
             Ok(()) => text(StatusCode::OK, "ready\n"),
             Err(e) => Error::Cattle(e).response(),
         },
+        // OpenMetrics for a scraper that asks for it (Prometheus does); the classic text
+        // format for everything else.
         Route::Metrics if read => {
-            let mut r = text(StatusCode::OK, &crate::metrics::render());
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(
+            let open_metrics = parts
+                .headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("application/openmetrics-text"));
+            let (body, kind) = if open_metrics {
+                (
+                    crate::metrics::render(),
                     "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                ),
-            );
+                )
+            } else {
+                (
+                    crate::metrics::render_classic(),
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )
+            };
+            let mut r = text(StatusCode::OK, &body);
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
             r
         }
         Route::Healthz | Route::Readyz | Route::Metrics => {

@@ -594,6 +594,28 @@ async fn other_routes() {
         "{text}"
     );
     assert!(!text.contains(&token) && !text.contains("service-secret"));
+    // Without asking for OpenMetrics: the classic format, counters named as their samples.
+    assert!(m.headers["content-type"]
+        .to_str()
+        .is_ok_and(|t| t.starts_with("text/plain; version=0.0.4")));
+    assert!(text.contains("# TYPE hookgate_triggers_total counter") && !text.contains("# EOF"));
+    // Prometheus asks for OpenMetrics, and gets it.
+    let om = http(
+        Method::GET,
+        &format!("{}/metrics", edge.base),
+        None,
+        &[(
+            "accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )],
+        None,
+    )
+    .await;
+    let om_text = String::from_utf8_lossy(&om.body).to_string();
+    assert!(om.headers["content-type"]
+        .to_str()
+        .is_ok_and(|t| t.starts_with("application/openmetrics-text")));
+    assert!(om_text.contains("# TYPE hookgate_triggers counter") && om_text.ends_with("# EOF\n"));
 }
 
 #[tokio::test]
