@@ -233,6 +233,16 @@ impl Sim {
                 lock(&self.upstreams).clear();
                 empty(StatusCode::NO_CONTENT)
             }
+            (&Method::GET, "metrics") => {
+                let mut world = lock(&self.world);
+                world.settle(Instant::now());
+                let mut r = Response::new(Full::new(Bytes::from(world.service_metrics())));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                r
+            }
             (&Method::POST, "set") => {
                 let result = serde_json::from_slice::<SetFields>(body)
                     .map_err(|e| {

@@ -252,6 +252,56 @@ impl World {
         })
     }
 
+    /// The services' scales and test loads in Prometheus' text format (`GET /_sim/metrics`,
+    /// docs/cattle.md): what a monitoring system would see of the project, for the
+    /// autoscaling loop. `load` is a field a test sets with `/_sim/set`; per container, the
+    /// current scale is a label, so every step ends one series and starts another.
+    pub fn service_metrics(&self) -> String {
+        let label = |s: &str| {
+            s.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
+        };
+        let mut scale = String::new();
+        let mut load = String::new();
+        let mut per = String::new();
+        for r in self.rows.values() {
+            let live = r.data.get("removed").is_none_or(Value::is_null);
+            let Some(n) = r.data.get("scale").and_then(Value::as_i64) else {
+                continue;
+            };
+            if !live || !matches!(r.ty.id, "service" | "loadBalancerService") {
+                continue;
+            }
+            let id = format!("1{}{}", r.ty.prefix, r.num);
+            let name = r.data.get("name").and_then(Value::as_str).unwrap_or("");
+            let labels = format!(
+                "project=\"{}\",service=\"{}\",name=\"{}\"",
+                label(&r.project),
+                label(&id),
+                label(name)
+            );
+            scale.push_str(&format!("sim_service_scale{{{labels}}} {n}\n"));
+            if let Some(l) = r.data.get("load").and_then(Value::as_f64) {
+                load.push_str(&format!("sim_service_load{{{labels}}} {l}\n"));
+                if n > 0 {
+                    per.push_str(&format!(
+                        "sim_service_load_per_container{{{labels},scale=\"{n}\"}} {}\n",
+                        l / n as f64
+                    ));
+                }
+            }
+        }
+        format!(
+            "# HELP sim_service_scale The service's scale as Cattle holds it.\n\
+             # TYPE sim_service_scale gauge\n{scale}\
+             # HELP sim_service_load The load a test set on the service (field load).\n\
+             # TYPE sim_service_load gauge\n{load}\
+             # HELP sim_service_load_per_container The load divided by the scale, labelled with the scale.\n\
+             # TYPE sim_service_load_per_container gauge\n{per}"
+        )
+    }
+
     /// Sets raw fields of a resource, bypassing validation (the admin endpoint).
     pub fn set_fields(
         &mut self,

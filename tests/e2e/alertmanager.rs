@@ -18,9 +18,9 @@ use crate::support::*;
 const BIN: &str = "/usr/bin/prometheus-alertmanager";
 
 /// An Alertmanager process on loopback, killed when dropped.
-struct Alertmanager {
+pub struct Alertmanager {
     child: Child,
-    base: String,
+    pub base: String,
     _dir: TempDir,
 }
 
@@ -32,16 +32,16 @@ impl Drop for Alertmanager {
 }
 
 /// A directory removed when dropped.
-struct TempDir(PathBuf);
+pub struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new(name: &str) -> Self {
+    pub fn new(name: &str) -> Self {
         let p = std::env::temp_dir().join(format!("hookgate-e2e-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("temp dir");
         Self(p)
     }
-    fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -54,7 +54,7 @@ impl Drop for TempDir {
 
 impl Alertmanager {
     /// Validates `config` with `amtool check-config`, then starts Alertmanager with it.
-    async fn start(config: &str, dir: TempDir) -> Self {
+    pub async fn start(config: &str, dir: TempDir) -> Self {
         let file = dir.path().join("alertmanager.yml");
         std::fs::write(&file, config).expect("write config");
         let check = Command::new("amtool")
@@ -105,7 +105,7 @@ impl Alertmanager {
         am
     }
 
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         std::fs::read_to_string(self._dir.path().join("alertmanager.log")).unwrap_or_default()
     }
 
@@ -124,7 +124,7 @@ impl Alertmanager {
 }
 
 /// Polls `check` until it holds or `limit` passes.
-async fn wait_until<F, Fut>(limit: Duration, check: F) -> bool
+pub async fn wait_until<F, Fut>(limit: Duration, check: F) -> bool
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = bool>,

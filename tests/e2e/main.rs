@@ -7,4 +7,5 @@
 mod support;
 
 mod alertmanager;
+mod autoscale;
 mod haproxy;

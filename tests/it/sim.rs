@@ -761,3 +761,49 @@ async fn faults_and_call_log() {
         ])
     );
 }
+
+#[tokio::test]
+async fn metrics_show_scale_and_a_load_per_container_labelled_with_the_scale() {
+    let sim = start_sim(Duration::ZERO).await;
+    let metrics = || async {
+        let r = http(Method::GET, &sim.url("/_sim/metrics"), None, &[], None).await;
+        assert_eq!(r.status, 200);
+        String::from_utf8_lossy(&r.body).into_owned()
+    };
+    let text = metrics().await;
+    assert!(text.contains(r#"sim_service_scale{project="1a5",service="1s1",name="web"} 2"#));
+    assert!(!text.contains("sim_service_load_per_container{"), "{text}");
+    let set = json!({"projectId": "1a5", "collection": "services", "id": "1s1",
+                     "fields": {"load": 500}});
+    let r = http(
+        Method::POST,
+        &sim.url("/_sim/set"),
+        None,
+        &[],
+        Some(&set.to_string()),
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    let text = metrics().await;
+    assert!(text.contains(
+        r#"sim_service_load_per_container{project="1a5",service="1s1",name="web",scale="2"} 250"#
+    ), "{text}");
+    // A scale change ends the series and starts another.
+    let put = http(
+        Method::PUT,
+        &sim.url("/v2-beta/projects/1a5/services/1s1"),
+        Some(SERVICE),
+        &[],
+        Some(r#"{"scale": 4}"#),
+    )
+    .await;
+    assert_eq!(put.status, 200);
+    let text = metrics().await;
+    assert!(
+        text.contains(r#"scale="4"} 125"#) && !text.contains(r#"scale="2""#),
+        "{text}"
+    );
+    // Services in every project are shown; the global one, and a dnsService, have no scale
+    // worth scaling but are what Cattle holds.
+    assert!(text.contains(r#"sim_service_scale{project="1a7",service="1s6",name="api"} 1"#));
+}
