@@ -76,6 +76,10 @@ pub enum CattleError {
     /// root; it was not followed, so no credentials went anywhere else.
     #[error("Cattle returned a link outside its API; not followed")]
     ForeignLink,
+    /// Cattle failed too often in a row: not asked, for about `retry_after` seconds more
+    /// (crate::breaker).
+    #[error("Cattle is failing: not asking it again for {retry_after} s")]
+    CircuitOpen { retry_after: u32 },
     /// Our own request could not be encoded: a bug of ours, not Cattle's.
     #[error("could not encode a request to Cattle: {0}")]
     Encode(String),
@@ -184,6 +188,8 @@ pub struct Cattle {
     api: String,
     service_auth: HeaderValue,
     timeout: Duration,
+    /// Fails calls fast while Cattle is down (shared by the clones).
+    breaker: std::sync::Arc<crate::breaker::Breaker>,
 }
 
 impl std::fmt::Debug for Cattle {
@@ -305,6 +311,7 @@ impl Cattle {
             api,
             service_auth,
             timeout: cfg.timeout,
+            breaker: Default::default(),
         })
     }
 
@@ -346,7 +353,36 @@ impl Cattle {
         let req = req
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| CattleError::Encode(format!("request URL: {e}")))?;
-        let (status, _, body) = self.send(req, MAX_RESPONSE).await?;
+        use crate::breaker::{Admit, Change};
+        if let Admit::Refuse(left) = self.breaker.admit(Instant::now()) {
+            return Err(CattleError::CircuitOpen {
+                retry_after: u32::try_from(left.as_secs().max(1)).unwrap_or(u32::MAX),
+            });
+        }
+        let result = self.send(req, MAX_RESPONSE).await;
+        // Any answer means Cattle is up, except a gateway's word that it is not.
+        let up = match &result {
+            Ok((s, _, _)) => !matches!(s.as_u16(), 502..=504),
+            Err(CattleError::Timeout(_) | CattleError::Unreachable(_)) => false,
+            Err(_) => true,
+        };
+        match self.breaker.record(up, Instant::now()) {
+            Some(Change::Opened(period)) => {
+                crate::metrics::circuit(true);
+                tracing::warn!(
+                    cattle = %self.api,
+                    failing_fast_for_s = period.as_secs(),
+                    "Cattle failed {} times in a row: answering 503 at once for a while, then probing",
+                    crate::breaker::THRESHOLD
+                );
+            }
+            Some(Change::Closed) => {
+                crate::metrics::circuit(false);
+                tracing::info!(cattle = %self.api, "Cattle answers again");
+            }
+            None => {}
+        }
+        let (status, _, body) = result?;
         Ok((status, body))
     }
 

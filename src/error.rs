@@ -135,7 +135,7 @@ impl Error {
             Error::Busy { .. } => (S::SERVICE_UNAVAILABLE, "Busy", msg, None),
             Error::Cattle(c) => match c {
                 CattleError::Timeout(_) => (S::GATEWAY_TIMEOUT, "CattleTimeout", msg, None),
-                CattleError::Unreachable(_) => {
+                CattleError::Unreachable(_) | CattleError::CircuitOpen { .. } => {
                     (S::SERVICE_UNAVAILABLE, "CattleUnavailable", msg, None)
                 }
                 // hookgate's own account is refused: a setting to fix, then a retry works.
@@ -198,7 +198,8 @@ impl Error {
             Error::MethodNotAllowed(allow) => {
                 h.insert(header::ALLOW, HeaderValue::from_static(allow));
             }
-            Error::Busy { retry_after, .. } => {
+            Error::Busy { retry_after, .. }
+            | Error::Cattle(CattleError::CircuitOpen { retry_after }) => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             _ => {}

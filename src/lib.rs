@@ -10,6 +10,7 @@
 //! - [`ui`]: the web UI: one hand-written page, script and style sheet, embedded.
 //! - [`error`]: the one mapping from errors to statuses and Cattle's error envelope.
 //! - [`cattle`]: the Cattle client, the only code that talks upstream.
+//! - [`breaker`]: fail fast while Cattle is down (open, probe, close). Pure.
 //! - [`drivers`]: what receivers do, one module per driver: config, Rancher's JSON for it,
 //!   token encoding, policy settings, creation checks, execution, own state.
 //! - [`trigger`]: the hot path — query, token, revocation, policy, driver, response.
@@ -28,6 +29,7 @@
 
 pub mod api;
 pub mod app;
+pub mod breaker;
 pub mod cattle;
 pub mod codec;
 pub mod config;

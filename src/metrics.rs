@@ -10,6 +10,7 @@ use std::time::Duration;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
@@ -43,6 +44,8 @@ struct RefusalLabels {
 
 struct Metrics {
     registry: Registry,
+    circuit_open: Gauge,
+    circuit_opened: Counter,
     triggers: Family<TriggerLabels, Counter>,
     cattle_calls: Family<CallLabels, Histogram>,
     cache: Family<CacheLabels, Counter>,
@@ -104,6 +107,18 @@ fn metrics() -> &'static Arc<Metrics> {
             "Steps carried by each scale write to Cattle (group commit)",
             batch_steps.clone(),
         );
+        let circuit_open = Gauge::default();
+        registry.register(
+            "cattle_circuit_open",
+            "1 while calls to Cattle fail fast after repeated failures (probing it), else 0",
+            circuit_open.clone(),
+        );
+        let circuit_opened = Counter::default();
+        registry.register(
+            "cattle_circuit_opened",
+            "Times calls to Cattle started failing fast",
+            circuit_opened.clone(),
+        );
         registry.register(
             "log_lines_dropped",
             "Log lines dropped because stderr's reader fell behind (the queue was full)",
@@ -111,6 +126,8 @@ fn metrics() -> &'static Arc<Metrics> {
         );
         Arc::new(Metrics {
             registry,
+            circuit_open,
+            circuit_opened,
             batch_steps,
             triggers,
             cattle_calls,
@@ -120,6 +137,15 @@ fn metrics() -> &'static Arc<Metrics> {
             refusal_log: Default::default(),
         })
     })
+}
+
+/// The Cattle breaker opened (`true`) or closed.
+pub fn circuit(open: bool) {
+    let m = metrics();
+    m.circuit_open.set(i64::from(open));
+    if open {
+        m.circuit_opened.inc();
+    }
 }
 
 /// Counts one trigger. `driver` and `outcome` must come from closed sets of names.

@@ -4,6 +4,7 @@ mod api;
 mod cattle;
 mod cli;
 mod drivers;
+mod faults;
 mod hostile;
 mod jwt;
 mod layout;

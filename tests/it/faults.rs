@@ -1,0 +1,104 @@
+//! A failing Cattle (docs/serving.md, "When Cattle fails"): after repeated failures hookgate
+//! fails fast — 503 with `Retry-After`, no Cattle call, `/readyz` and a metric say so — and
+//! probes until Cattle answers again.
+
+use std::time::Duration;
+
+use hookgate::drivers::DriverConfig;
+use http::Method;
+use serde_json::json;
+
+use crate::support::*;
+
+async fn metric(serve: &Serve, name: &str) -> Option<f64> {
+    let r = http(
+        Method::GET,
+        &format!("{}/metrics", serve.base),
+        None,
+        &[],
+        None,
+    )
+    .await;
+    String::from_utf8_lossy(&r.body)
+        .lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn a_dead_cattle_is_not_asked_again_and_again() {
+    let sim = start_sim(Duration::ZERO).await;
+    let serve = spawn_serve(&sim, None, &[]);
+    wait_listening(serve.port).await;
+    // Distinct receivers, so no cached answer spares a call.
+    let mut tokens = Vec::new();
+    for _ in 0..8 {
+        tokens.push(
+            mint_on(
+                &sim,
+                &test_keys(),
+                "1a5",
+                DriverConfig::ScaleService(scale("1s1")),
+            )
+            .await,
+        );
+    }
+    let fire = |token: &str| {
+        let url = format!("{}/v1-webhooks/endpoint?token={token}", serve.base);
+        async move { http(Method::POST, &url, None, &[], None).await }
+    };
+    let fault = json!({"pathPrefix": "/v2-beta", "status": 503});
+    let r = http(
+        Method::POST,
+        &sim.url("/_sim/faults"),
+        None,
+        &[],
+        Some(&fault.to_string()),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    for t in &tokens[..5] {
+        assert_eq!(
+            fire(t).await.status,
+            502,
+            "Cattle's 503 passed on as a failure of Cattle's"
+        );
+    }
+    // Five in a row: the next ones fail at once, with Retry-After, without asking Cattle.
+    http(Method::DELETE, &sim.url("/_sim/calls"), None, &[], None).await;
+    let r = fire(&tokens[5]).await;
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.headers.contains_key("retry-after"));
+    assert_eq!(r.json()["code"], "CattleUnavailable");
+    let ready = http(
+        Method::GET,
+        &format!("{}/readyz", serve.base),
+        None,
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(ready.status, 503);
+    let calls = http(Method::GET, &sim.url("/_sim/calls"), None, &[], None)
+        .await
+        .json();
+    assert_eq!(calls.as_array().map(Vec::len), Some(0), "{calls}");
+    assert_eq!(
+        metric(&serve, "hookgate_cattle_circuit_open").await,
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&serve, "hookgate_cattle_circuit_opened_total").await,
+        Some(1.0)
+    );
+
+    // Cattle recovers: within a period a probe finds it, and triggers act again.
+    http(Method::DELETE, &sim.url("/_sim/faults"), None, &[], None).await;
+    let recovered = eventually(|| async { fire(&tokens[6]).await.status == 200 }).await;
+    assert!(recovered, "a probe closed the breaker");
+    assert_eq!(
+        metric(&serve, "hookgate_cattle_circuit_open").await,
+        Some(0.0)
+    );
+    assert_eq!(fire(&tokens[7]).await.status, 200);
+}
