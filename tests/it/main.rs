@@ -6,6 +6,7 @@ mod cli;
 mod drivers;
 mod faults;
 mod hostile;
+mod hygiene;
 mod jwt;
 mod layout;
 mod security;
