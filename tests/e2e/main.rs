@@ -9,3 +9,4 @@ mod support;
 mod alertmanager;
 mod autoscale;
 mod haproxy;
+mod soak;
