@@ -592,7 +592,7 @@ async fn create(app: &App, c: &Caller, headers: &HeaderMap, body: &[u8]) -> Resu
         "driver": claims.config.driver().name(),
         "config": claims.config.to_json(),
     });
-    let go = app
+    let created = app
         .cattle
         .create_generic_object(
             c.auth(),
@@ -604,14 +604,76 @@ async fn create(app: &App, c: &Caller, headers: &HeaderMap, body: &[u8]) -> Resu
                 resource_data: &data,
             },
         )
-        .await
-        .map_err(Error::from_caller)?;
+        .await;
+    let go = match created {
+        Ok(go) => go,
+        Err(e) => {
+            undo_create(app, c, claims.receiver_id, &e);
+            return Err(Error::from_caller(e));
+        }
+    };
     app.remember_receiver(&c.project, claims.receiver_id).await;
     tracing::info!(project_id = %c.project, receiver_id = %rid, receiver = %go.id, driver = claims.config.driver().name(), "receiver created");
     let v = receiver_json(&go, c).ok_or_else(|| {
         Error::Internal("Cattle returned the receiver record without its data".into())
     })?;
     Ok(json_resp(StatusCode::OK, &v))
+}
+
+/// A create whose answer was lost (no answer in time, a broken connection, a 5xx) may still
+/// be committed by Cattle, now or a little later: in a task of its own, the record is looked
+/// up by its key — a fresh receiver id, so it can only be this create's — a few times over
+/// the next seconds and removed, so nothing is left half-done and the caller's retry does not
+/// meet its own name for long. What cannot be removed is logged (its token was never handed
+/// out, so it grants nothing).
+fn undo_create(app: &App, c: &Caller, id: ReceiverId, e: &crate::cattle::CattleError) {
+    use crate::cattle::CattleError as E;
+    if !matches!(
+        e,
+        E::Timeout(_) | E::Unreachable(_) | E::Upstream { .. } | E::Decode(_)
+    ) {
+        return;
+    }
+    let (app, project, authorization) = (app.clone(), c.project.clone(), c.authorization.clone());
+    tokio::spawn(async move {
+        let auth = match &authorization {
+            Some(h) => Auth::Forward(h),
+            None => Auth::Service,
+        };
+        let rid = id.to_string();
+        app.forget_receiver(&project, id).await;
+        let mut stranded = false;
+        for wait in [0, 1, 2, 4] {
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+            let Ok(records) = app
+                .cattle
+                .list_generic_objects(auth, &project, &[("key", rid.as_str())])
+                .await
+            else {
+                continue;
+            };
+            let live: Vec<_> = records.iter().filter(|go| go.is_live()).collect();
+            let mut removed = 0;
+            for go in &live {
+                if app
+                    .cattle
+                    .delete_generic_object(auth, &project, &go.id)
+                    .await
+                    .is_ok()
+                {
+                    removed += 1;
+                    tracing::info!(project_id = %project, receiver_id = %rid, receiver = %go.id, "removed the record of a create that failed");
+                }
+            }
+            if !live.is_empty() && removed == live.len() {
+                return;
+            }
+            stranded = removed < live.len();
+        }
+        if stranded {
+            tracing::warn!(project_id = %project, receiver_id = %rid, "a failed create left a record Cattle would not let go; its token was never handed out");
+        }
+    });
 }
 
 #[cfg(test)]

@@ -37,6 +37,9 @@ pub use store::{ApiError, SeedError, DEFAULT_WORLD};
 struct Fault {
     #[serde(default)]
     path_prefix: String,
+    /// Only requests of this method (any when absent).
+    #[serde(default)]
+    method: Option<String>,
     status: Option<u16>,
     #[serde(default)]
     latency_ms: u64,
@@ -158,7 +161,12 @@ impl Sim {
 
         let fault = lock(&self.faults)
             .iter()
-            .find(|f| path.starts_with(&f.path_prefix))
+            .find(|f| {
+                path.starts_with(&f.path_prefix)
+                    && f.method
+                        .as_deref()
+                        .is_none_or(|m| m.eq_ignore_ascii_case(parts.method.as_str()))
+            })
             .cloned();
         if let Some(f) = fault.filter(|f| self.chance(f.rate)) {
             if f.latency_ms > 0 {
@@ -528,9 +536,15 @@ pub async fn serve(listener: TcpListener, sim: Arc<Sim>, shutdown: impl Future<O
             () = &mut shutdown => break,
         };
         let sim = sim.clone();
+        // Each request is carried out in a task of its own, as Cattle carries out a request
+        // whose client stopped waiting: a slow create still commits.
         let svc = hyper::service::service_fn(move |req| {
             let sim = sim.clone();
-            async move { sim.handle(req).await }
+            async move {
+                tokio::spawn(async move { sim.handle(req).await })
+                    .await
+                    .unwrap_or(Err(Dropped))
+            }
         });
         let conn = builder
             .serve_connection(TokioIo::new(stream), svc)

@@ -956,3 +956,42 @@ async fn trigger_urls_carry_a_route_for_load_balancers() {
     .await;
     assert_eq!(r.status, 400);
 }
+
+#[tokio::test]
+async fn a_create_whose_answer_is_lost_leaves_nothing_behind() {
+    let edge = start_edge(Duration::from_millis(300)).await;
+    // Cattle commits the record, but only after hookgate has stopped waiting.
+    edge.fault(
+        r#"{"pathPrefix": "/v2-beta/projects/1a5/genericobjects", "method": "POST", "latencyMs": 700}"#,
+    )
+    .await;
+    let r = create(&edge, Some(ALICE), "1a5", &scale_body("slow", "1s1")).await;
+    assert_eq!(r.status, 504, "{}", String::from_utf8_lossy(&r.body));
+    edge.clear_faults().await;
+    // The record Cattle committed late is found by its key and removed...
+    let named = |v: Value| {
+        v["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .filter(|g| g["name"] == "slow" && g["removed"].is_null())
+            .count()
+    };
+    let list = || async {
+        get(
+            &edge
+                .sim
+                .url("/v2-beta/projects/1a5/genericobjects?kind=webhookReceiver"),
+            SERVICE,
+        )
+        .await
+        .json()
+    };
+    let appeared = eventually(|| async { named(list().await) == 1 }).await;
+    assert!(appeared, "Cattle committed the slow create");
+    let removed = eventually(|| async { named(list().await) == 0 }).await;
+    assert!(removed, "the record of the failed create was removed");
+    // ... so the caller's retry, with the same name, succeeds.
+    let r = create(&edge, Some(ALICE), "1a5", &scale_body("slow", "1s1")).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
