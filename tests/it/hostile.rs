@@ -172,3 +172,233 @@ async fn strangers_cannot_make_the_api_buffer_bodies() {
     assert!(grown < 48 * MB, "RSS grew by {} MB", grown / MB);
     drop(held);
 }
+
+/// Sends `bytes` on a fresh connection and reads everything until the server closes it (or
+/// `wait` passes).
+async fn raw(port: u16, bytes: &[u8], wait: Duration) -> String {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let _ = s.write_all(bytes).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(wait, s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn malformed_and_smuggled_requests_get_one_answer_and_never_a_second() {
+    let sim = start_sim(Duration::ZERO).await;
+    let serve = spawn_serve(&sim, None, &[]);
+    wait_listening(serve.port).await;
+    let huge = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(40_000)
+    );
+    let many = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\n{}\r\n",
+        (0..100)
+            .map(|i| format!("X-H{i}: v\r\n"))
+            .collect::<String>()
+    );
+    let pipelined_healthz = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let cases: Vec<(&str, Vec<u8>, &[u16])> = vec![
+        ("one huge header", huge.into_bytes(), &[431]),
+        ("a hundred headers", many.into_bytes(), &[431]),
+        (
+            "Content-Length and Transfer-Encoding, then a pipelined request",
+            format!(
+                "POST /v1-webhooks/endpoint?token=x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\
+                 Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n{pipelined_healthz}"
+            )
+            .into_bytes(),
+            &[400],
+        ),
+        (
+            "two different Content-Lengths",
+            format!(
+                "POST /v1-webhooks/endpoint?token=x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\
+                 Content-Length: 6\r\n\r\nhello{pipelined_healthz}"
+            )
+            .into_bytes(),
+            &[400],
+        ),
+        (
+            "invalid UTF-8 in the query",
+            b"POST /v1-webhooks/endpoint?token=\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            &[400],
+        ),
+        (
+            "an escaped token",
+            b"POST /v1-webhooks/endpoint?token=%68g1.a.b.c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                .to_vec(),
+            &[400],
+        ),
+        (
+            "an unknown method",
+            b"BREW /v1-webhooks/endpoint HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+            &[405],
+        ),
+    ];
+    for (name, bytes, want) in cases {
+        let got = raw(serve.port, &bytes, Duration::from_secs(5)).await;
+        let answers = got.matches("HTTP/1.1 ").count();
+        let status: u16 = got
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_default();
+        assert!(want.contains(&status), "{name}: {got:.200}");
+        // One answer: the connection is closed after a request it cannot trust, so nothing
+        // smuggled behind it is ever answered.
+        assert_eq!(answers, 1, "{name}: {got:.400}");
+        assert!(
+            !got.contains("\r\n\r\nok\n"),
+            "{name}: the pipelined request was answered"
+        );
+    }
+    // And the server is as it was.
+    let r = http(
+        Method::GET,
+        &format!("{}/healthz", serve.base),
+        None,
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn tls_handshakes_that_never_finish_are_cut_and_cost_nothing() {
+    let sim = start_sim(Duration::ZERO).await;
+    let dir = std::env::temp_dir().join(format!("hookgate-hs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let pki = test_pki("localhost");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, &pki.cert_pem).expect("cert");
+    std::fs::write(&key, &pki.key_pem).expect("key");
+    let serve = spawn_serve(
+        &sim,
+        Some((&cert, &key)),
+        &["--tls-handshake-timeout-ms", "500"],
+    );
+    wait_listening(serve.port).await;
+    let before = serve.rss();
+    // 300 clients that start a TLS handshake (a record header and a few bytes of a
+    // ClientHello) and never finish it.
+    let stalled = join_all((0..300).map(|_| async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", serve.port))
+            .await
+            .expect("connect");
+        s.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc])
+            .await
+            .expect("partial hello");
+        s
+    }))
+    .await;
+    // Meanwhile a real client is served.
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).expect("ca");
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "5", "--cacert"])
+        .arg(&ca)
+        .arg(format!("https://localhost:{}/healthz", serve.port))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n", "{out:?}");
+    // Each stalled one is cut after the handshake deadline.
+    let cut = join_all(stalled.into_iter().map(|mut s| async move {
+        let mut buf = [0u8; 64];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    }))
+    .await;
+    assert!(
+        cut.iter().all(|c| *c),
+        "{} of 300 still open",
+        cut.iter().filter(|c| !**c).count()
+    );
+    let grown = serve.rss().saturating_sub(before);
+    assert!(grown < 16 * MB, "RSS grew by {} MB", grown / MB);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn http2_rapid_reset_and_stream_floods_cost_nothing_lasting() {
+    let sim = start_sim(Duration::ZERO).await;
+    let serve = spawn_serve(&sim, None, &[]);
+    wait_listening(serve.port).await;
+    let before = serve.rss();
+    let uri = format!(
+        "http://127.0.0.1:{}/v1-webhooks/endpoint?token=x",
+        serve.port
+    );
+    let connect = || async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", serve.port))
+            .await
+            .expect("connect");
+        let (client, conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
+        (client, tokio::spawn(conn))
+    };
+    // HTTP/2 with prior knowledge on the plain listener: open a stream and reset it at once,
+    // 20,000 times (CVE-2023-44487's pattern). Each costs what a refused request costs and
+    // leaves nothing behind.
+    let (mut client, driver) = connect().await;
+    let mut reset = 0;
+    for _ in 0..20_000 {
+        let req = http::Request::post(&uri).body(()).expect("request");
+        let Ok(Ok(mut ready)) =
+            tokio::time::timeout(Duration::from_secs(2), client.clone().ready()).await
+        else {
+            break;
+        };
+        let Ok((_, mut stream)) = ready.send_request(req, false) else {
+            break;
+        };
+        stream.send_reset(h2::Reason::CANCEL);
+        reset += 1;
+        client = ready;
+    }
+    drop(client);
+    let _ = tokio::time::timeout(Duration::from_secs(5), driver).await;
+    assert!(reset > 1000, "only {reset} streams opened");
+    // A flood of streams that never send their body: at most 256 at once are served, each is
+    // refused on its token without reading a byte, and the connection stays usable.
+    let (client, driver) = connect().await;
+    let mut held = Vec::new();
+    for _ in 0..1000 {
+        let req = http::Request::post(&uri).body(()).expect("request");
+        let Ok(Ok(mut ready)) =
+            tokio::time::timeout(Duration::from_secs(2), client.clone().ready()).await
+        else {
+            break;
+        };
+        match ready.send_request(req, false) {
+            Ok((answer, body)) => held.push((answer, body)),
+            Err(_) => break,
+        }
+    }
+    assert!(held.len() >= 256, "{} streams opened", held.len());
+    let mut refused = 0;
+    for (answer, _body) in held.drain(..) {
+        if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(5), answer).await {
+            assert_eq!(r.status(), 400);
+            refused += 1;
+        }
+    }
+    assert!(refused >= 256, "{refused} answered");
+    drop(client);
+    let _ = tokio::time::timeout(Duration::from_secs(5), driver).await;
+    let grown = serve.rss().saturating_sub(before);
+    assert!(grown < 16 * MB, "RSS grew by {} MB", grown / MB);
+    let r = http(
+        Method::GET,
+        &format!("{}/healthz", serve.base),
+        None,
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+}
