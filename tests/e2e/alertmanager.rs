@@ -190,11 +190,11 @@ async fn triggers(serve: &Serve, ca: Option<&Path>, outcome: &str) -> f64 {
             String::from_utf8_lossy(&out.stdout).into_owned()
         }
     };
-    let label = format!("outcome=\"{outcome}\"");
-    text.lines()
-        .filter(|l| l.starts_with("hookgate_triggers_total{") && l.contains(&label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    metric_sum(
+        &text,
+        "hookgate_triggers_total",
+        &format!("outcome=\"{outcome}\""),
+    )
 }
 
 async fn scale_of(sim: &SimHandle, service: &str) -> i64 {
@@ -207,21 +207,11 @@ async fn scale_of(sim: &SimHandle, service: &str) -> i64 {
     v["scale"].as_i64().expect("scale")
 }
 
-/// Creates a scaleService receiver through the management API; returns its trigger URL.
+/// A scaleService receiver for `service` that undoes its step on resolution.
 async fn receiver(serve: &Serve, name: &str, service: &str) -> String {
-    let body = json!({"name": name, "driver": "scaleService", "scaleServiceConfig": {
-        "serviceId": service, "action": "up", "amount": 1, "min": 1, "max": 10,
-        "onResolved": "reverse"}});
-    let r = http(
-        Method::POST,
-        &format!("{}/v1-webhooks/receivers?projectId=1a5", serve.base),
-        Some(ALICE),
-        &[],
-        Some(&body.to_string()),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    r.json()["url"].as_str().expect("url").to_owned()
+    let config = json!({"serviceId": service, "action": "up", "amount": 1, "min": 1,
+                        "max": 10, "onResolved": "reverse"});
+    create_receiver(&serve.base, name, "scaleService", config).await
 }
 
 #[tokio::test]
@@ -311,16 +301,8 @@ receivers:
 
     // Cattle answers 503: hookgate answers 503, Alertmanager retries; once Cattle recovers
     // the step lands, once.
-    let fault = json!({"pathPrefix": "/v2-beta/projects/1a5/services/1s1", "status": 503});
-    let r = http(
-        Method::POST,
-        &sim.url("/_sim/faults"),
-        None,
-        &[],
-        Some(&fault.to_string()),
-    )
-    .await;
-    assert_eq!(r.status, 201);
+    sim.fault(&json!({"pathPrefix": "/v2-beta/projects/1a5/services/1s1", "status": 503}))
+        .await;
     let failed_before = triggers(&plain, None, "failed").await;
     am.post(json!([alert("QueueDeep", "web", None)])).await;
     let retried = wait_until(Duration::from_secs(20), || async {
@@ -330,7 +312,7 @@ receivers:
     assert!(retried, "alertmanager retried the 503:\n{}", am.log());
     // (The fault covers every path of the service, so its scale is read once the fault is
     // lifted: 2 → 3 is one step, and the repeats below must not add another.)
-    http(Method::DELETE, &sim.url("/_sim/faults"), None, &[], None).await;
+    sim.clear_faults().await;
     let applied = wait_until(Duration::from_secs(30), || async {
         scale_of(&sim, "1s1").await == 3
     })

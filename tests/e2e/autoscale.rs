@@ -25,19 +25,9 @@ impl Drop for Prometheus {
 }
 
 async fn receiver(serve: &Serve, name: &str, action: &str, min: u32) -> String {
-    let body = json!({"name": name, "driver": "scaleService", "scaleServiceConfig": {
-        "serviceId": "1s1", "action": action, "amount": 1, "min": min, "max": 10,
-        "onResolved": "ignore"}});
-    let r = http(
-        Method::POST,
-        &format!("{}/v1-webhooks/receivers?projectId=1a5", serve.base),
-        Some(ALICE),
-        &[],
-        Some(&body.to_string()),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    r.json()["url"].as_str().expect("url").to_owned()
+    let config = json!({"serviceId": "1s1", "action": action, "amount": 1, "min": min,
+                        "max": 10, "onResolved": "ignore"});
+    create_receiver(&serve.base, name, "scaleService", config).await
 }
 
 async fn set_load(sim: &SimHandle, load: f64) {

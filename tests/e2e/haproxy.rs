@@ -39,18 +39,8 @@ fn world() -> String {
 }
 
 async fn receiver(base: &str, name: &str, service: &str) -> String {
-    let body = json!({"name": name, "driver": "scaleService", "scaleServiceConfig": {
-        "serviceId": service, "action": "up", "amount": 1, "min": 1, "max": 1000}});
-    let r = http(
-        Method::POST,
-        &format!("{base}/v1-webhooks/receivers?projectId=1a5"),
-        Some(ALICE),
-        &[],
-        Some(&body.to_string()),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    r.json()["url"].as_str().expect("url").to_owned()
+    let config = json!({"serviceId": service, "action": "up", "amount": 1, "min": 1, "max": 1000});
+    create_receiver(base, name, "scaleService", config).await
 }
 
 /// `hookgate_triggers_total{outcome}` of one replica, summed over drivers.
@@ -63,12 +53,11 @@ async fn count(replica: &Serve, outcome: &str) -> f64 {
         None,
     )
     .await;
-    let label = format!("outcome=\"{outcome}\"");
-    String::from_utf8_lossy(&r.body)
-        .lines()
-        .filter(|l| l.starts_with("hookgate_triggers_total{") && l.contains(&label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    metric_sum(
+        &String::from_utf8_lossy(&r.body),
+        "hookgate_triggers_total",
+        &format!("outcome=\"{outcome}\""),
+    )
 }
 
 /// `url` (a trigger URL on some replica) re-rooted on the balancer.

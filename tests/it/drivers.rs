@@ -17,17 +17,7 @@ const T: Duration = Duration::from_secs(5);
 
 /// Creates a receiver as alice in 1a5; returns its trigger URL.
 async fn receiver(edge: &Edge, name: &str, driver: &str, config: Value) -> String {
-    let body = json!({"name": name, "driver": driver, format!("{driver}Config"): config});
-    let r = http(
-        Method::POST,
-        &format!("{}/v1-webhooks/receivers?projectId=1a5", edge.base),
-        Some(ALICE),
-        &[],
-        Some(&body.to_string()),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    r.json()["url"].as_str().expect("url").to_owned()
+    create_receiver(&edge.base, name, driver, config).await
 }
 
 async fn sim_get(edge: &Edge, path: &str) -> Value {

@@ -184,18 +184,11 @@ async fn no_secret_reaches_logs_metrics_or_error_bodies() {
     record(&http(Method::POST, &receivers(&front.base), Some(ALICE), &[], Some(r#"{"name":"x","driver":"scaleService","scaleServiceConfig":{"serviceId":"1s1","cooldown":5}}"#)).await);
     record(&http(Method::GET, &receivers(&api), Some(ALICE), &[], None).await);
     // Cattle failing, then back.
-    let fault = json!({"pathPrefix": "/v2-beta/projects/1a5/services", "status": 500});
-    http(
-        Method::POST,
-        &sim.url("/_sim/faults"),
-        None,
-        &[],
-        Some(&fault.to_string()),
-    )
-    .await;
+    sim.fault(&json!({"pathPrefix": "/v2-beta/projects/1a5/services", "status": 500}))
+        .await;
     let u = format!("{}/v1-webhooks/endpoint?token={token}", front.base);
     record(&http(Method::POST, &u, None, &[], None).await);
-    http(Method::DELETE, &sim.url("/_sim/faults"), None, &[], None).await;
+    sim.clear_faults().await;
     // Delete, then fire the revoked receiver.
     let id = made.json()["id"].as_str().expect("id").to_owned();
     let del = format!("{}/v1-webhooks/receivers/{id}?projectId=1a5", front.base);

@@ -39,6 +39,59 @@ impl SimHandle {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// Adds a fault (`/_sim/faults`, docs/cattle.md).
+    pub async fn fault(&self, fault: &serde_json::Value) {
+        let r = http(
+            Method::POST,
+            &self.url("/_sim/faults"),
+            None,
+            &[],
+            Some(&fault.to_string()),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    }
+
+    pub async fn clear_faults(&self) {
+        http(Method::DELETE, &self.url("/_sim/faults"), None, &[], None).await;
+    }
+}
+
+/// Creates a receiver as alice in project 1a5 through the management API at `base`;
+/// returns its trigger URL.
+pub async fn create_receiver(
+    base: &str,
+    name: &str,
+    driver: &str,
+    config: serde_json::Value,
+) -> String {
+    let body =
+        serde_json::json!({"name": name, "driver": driver, format!("{driver}Config"): config});
+    let r = http(
+        Method::POST,
+        &format!("{base}/v1-webhooks/receivers?projectId=1a5"),
+        Some(ALICE),
+        &[],
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["url"].as_str().expect("url").to_owned()
+}
+
+/// The sum of a metric's samples in a scrape: lines of `name` (with or without labels)
+/// that contain `label` (e.g. `outcome="scaled"`; empty for all).
+pub fn metric_sum(scrape: &str, name: &str, label: &str) -> f64 {
+    scrape
+        .lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+                && l.contains(label)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// Starts a simulator with the default world on an ephemeral port.
