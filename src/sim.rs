@@ -40,6 +40,9 @@ struct Fault {
     /// Only requests of this method (any when absent).
     #[serde(default)]
     method: Option<String>,
+    /// Holds the answer back this long after the request was carried out (a slow way back).
+    #[serde(default)]
+    answer_delay_ms: u64,
     status: Option<u16>,
     #[serde(default)]
     latency_ms: u64,
@@ -168,7 +171,9 @@ impl Sim {
                         .is_none_or(|m| m.eq_ignore_ascii_case(parts.method.as_str()))
             })
             .cloned();
+        let mut answer_delay = 0;
         if let Some(f) = fault.filter(|f| self.chance(f.rate)) {
+            answer_delay = f.answer_delay_ms;
             if f.latency_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(f.latency_ms)).await;
             }
@@ -196,11 +201,17 @@ impl Sim {
                 .get("x-api-no-challenge")
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")),
         };
-        if let Some(rest) = ctx.path.strip_prefix("/r/projects/") {
-            let rest = rest.to_owned();
-            return Ok(self.proxy(&ctx, &rest, &parts.headers, body).await);
+        let resp = match ctx.path.strip_prefix("/r/projects/") {
+            Some(rest) => {
+                let rest = rest.to_owned();
+                self.proxy(&ctx, &rest, &parts.headers, body).await
+            }
+            None => self.api(&ctx, &body),
+        };
+        if answer_delay > 0 {
+            tokio::time::sleep(Duration::from_millis(answer_delay)).await;
         }
-        Ok(self.api(&ctx, &body))
+        Ok(resp)
     }
 
     fn admin(&self, method: &Method, what: &str, body: &[u8]) -> Resp {

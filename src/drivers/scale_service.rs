@@ -127,15 +127,20 @@ impl State {
         (step.after(current) == current).then_some(current)
     }
 
-    /// The service's scale: the cached one while it is trusted, else read from Cattle.
-    async fn current(&self, cattle: &Cattle, key: &Key) -> Result<i64, Failure> {
+    /// The service's scale: the cached one while it is trusted, else read from Cattle. Only
+    /// the service's writer may `remember` what it read: a read by anyone else can finish
+    /// after a write it started before, and caching it would put an older scale over a
+    /// newer one — and the next batch would write from it, losing steps.
+    async fn current(&self, cattle: &Cattle, key: &Key, remember: bool) -> Result<i64, Failure> {
         if let Some(s) = self.0.scales.get(key).await {
             crate::metrics::count_cache("scale", true);
             return Ok(s);
         }
         crate::metrics::count_cache("scale", false);
         let s = current_scale(cattle, &key.0, &key.1).await?;
-        self.0.scales.insert(key.clone(), s).await;
+        if remember {
+            self.0.scales.insert(key.clone(), s).await;
+        }
         Ok(s)
     }
 }
@@ -162,7 +167,7 @@ async fn write_batches(cattle: Cattle, state: State, key: Key) {
         };
         crate::metrics::observe_batch(batch.len());
         let result = async {
-            let current = state.current(&cattle, &key).await?;
+            let current = state.current(&cattle, &key, true).await?;
             let (moves, last) = batch::apply(current, batch.iter().map(|w| &w.step));
             if last != current {
                 match cattle.set_scale(Auth::Service, &key.0, &key.1, last).await {
@@ -351,7 +356,11 @@ impl Kind for ScaleService {
         };
         let (from, to) = if dry_run {
             // A dry run decides from what hookgate believes now and joins no batch.
-            let current = cx.state.current(cx.cattle, &key).await.map_err(|f| f.error(id))?;
+            let current = cx
+                .state
+                .current(cx.cattle, &key, false)
+                .await
+                .map_err(|f| f.error(id))?;
             batch::apply(current, [&step]).0[0]
         } else if let Some(unmoved) = cx.state.unmoved(&key, &step).await {
             // Nothing in flight and a trusted scale this step cannot move: a batch would

@@ -335,6 +335,51 @@ async fn concurrent_triggers_lose_no_update() {
 }
 
 #[tokio::test]
+async fn dry_runs_beside_real_triggers_lose_no_update() {
+    // The soak's repro: a dry run reads the scale while a batch writes it; its read, slower
+    // to come back than the write, must not become the cached scale the next batch writes
+    // from.
+    let edge = start_edge(T).await;
+    let token = edge
+        .mint(
+            "1a5",
+            DriverConfig::ScaleService(ScaleServiceConfig {
+                max: 1000,
+                ..scale("1s1")
+            }),
+        )
+        .await;
+    edge.fault(
+        r#"{"pathPrefix": "/v2-beta/projects/1a5/services/1s1", "method": "GET", "answerDelayMs": 40}"#,
+    )
+    .await;
+    let real = edge.trigger_url(&token);
+    let dry = format!("{real}&dryRun=true");
+    let replies = join_all((0..120).map(|i| {
+        let url = if i % 2 == 0 {
+            real.clone()
+        } else {
+            dry.clone()
+        };
+        async move {
+            tokio::time::sleep(Duration::from_millis(i * 3)).await;
+            http(Method::POST, &url, None, &[], None).await
+        }
+    }))
+    .await;
+    let scaled = replies
+        .iter()
+        .filter(|r| {
+            let v = r.json();
+            r.status == 200 && v["outcome"] == "scaled" && v["dryRun"] == false
+        })
+        .count();
+    assert_eq!(scaled, 60, "every real trigger scaled");
+    edge.clear_faults().await;
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 2 + 60, "no step lost");
+}
+
+#[tokio::test]
 async fn alertmanager_and_grafana_notifications() {
     let firing = fixture("alertmanager-firing.json");
     let resolved = fixture("alertmanager-resolved.json");
