@@ -557,26 +557,13 @@ mod edge {
         }
 
         pub async fn fault(&self, body: &str) {
-            let r = http(
-                Method::POST,
-                &self.sim.url("/_sim/faults"),
-                None,
-                &[],
-                Some(body),
-            )
-            .await;
-            assert_eq!(r.status, 201);
+            self.sim
+                .fault(&serde_json::from_str(body).expect("fault JSON"))
+                .await;
         }
 
         pub async fn clear_faults(&self) {
-            http(
-                Method::DELETE,
-                &self.sim.url("/_sim/faults"),
-                None,
-                &[],
-                None,
-            )
-            .await;
+            self.sim.clear_faults().await;
         }
 
         pub async fn clear_calls(&self) {
