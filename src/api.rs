@@ -80,6 +80,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 const READ_ONLY_ROLES: [&str; 4] = ["readonly", "restricted", "v1-readonly", "v1-restricted"];
 
 /// Who is asking, for which project, and how Cattle calls are authorized.
+#[derive(Clone)]
 struct Caller {
     project: String,
     /// The caller's `Authorization` (front), or `None`: the service account (behind proxy).
@@ -634,20 +635,17 @@ fn undo_create(app: &App, c: &Caller, id: ReceiverId, e: &crate::cattle::CattleE
     ) {
         return;
     }
-    let (app, project, authorization) = (app.clone(), c.project.clone(), c.authorization.clone());
+    let (app, c) = (app.clone(), c.clone());
     tokio::spawn(async move {
-        let auth = match &authorization {
-            Some(h) => Auth::Forward(h),
-            None => Auth::Service,
-        };
+        let (auth, project) = (c.auth(), &c.project);
         let rid = id.to_string();
-        app.forget_receiver(&project, id).await;
+        app.forget_receiver(project, id).await;
         let mut stranded = false;
         for wait in [0, 1, 2, 4] {
             tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
             let Ok(records) = app
                 .cattle
-                .list_generic_objects(auth, &project, &[("key", rid.as_str())])
+                .list_generic_objects(auth, project, &[("key", rid.as_str())])
                 .await
             else {
                 continue;
@@ -657,7 +655,7 @@ fn undo_create(app: &App, c: &Caller, id: ReceiverId, e: &crate::cattle::CattleE
             for go in &live {
                 if app
                     .cattle
-                    .delete_generic_object(auth, &project, &go.id)
+                    .delete_generic_object(auth, project, &go.id)
                     .await
                     .is_ok()
                 {

@@ -100,11 +100,11 @@ impl App {
         id: ReceiverId,
         token: &str,
     ) -> Result<bool, Error> {
-        self.record_exists(project, id, &id.to_string(), Some(token))
-            .await
+        self.record_exists(project, id, None, Some(token)).await
     }
 
-    /// Whether a receiver record with `key` exists in `project`: one the management API lists
+    /// Whether a receiver record with `key` (`None`: the receiver id itself, written out only
+    /// on a cache miss) exists in `project`: one the management API lists
     /// ([`crate::legacy::listed`]), and, given a `token`, whose stored URL carries it. Cached
     /// under the receiver's id as [`App::receiver_exists`] is. A project the service account
     /// cannot reach (or that is gone) holds no receiver: `false`, not a Cattle error to retry.
@@ -112,7 +112,7 @@ impl App {
         &self,
         project: &str,
         id: ReceiverId,
-        key: &str,
+        key: Option<&str>,
         token: Option<&str>,
     ) -> Result<bool, Error> {
         let cache_key = (project.to_owned(), id);
@@ -122,6 +122,14 @@ impl App {
         }
         crate::metrics::count_cache("revocation", false);
         let look_up = async {
+            let own_key;
+            let key = match key {
+                Some(k) => k,
+                None => {
+                    own_key = id.to_string();
+                    own_key.as_str()
+                }
+            };
             let found = match self
                 .cattle
                 .list_generic_objects(

@@ -231,56 +231,66 @@ impl ConfigError {
 /// Loads the key ring from `--keys-file`, else `--keys`/`HOOKGATE_KEYS`. Errors name the
 /// source and line, never a secret.
 pub fn load_keys(k: &KeyArgs) -> Result<KeyRing, ConfigError> {
-    match (&k.keys_file, &k.keys) {
-        (Some(_), Some(_)) => Err(ConfigError::new(
-            "--keys-file/HOOKGATE_KEYS",
-            "give the key ring once: a file or inline text, not both",
-        )),
-        (Some(path), None) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                ConfigError::new(
-                    "--keys-file",
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })?;
-            KeyRing::parse(&text).map_err(|e| ConfigError::new("--keys-file", e.to_string()))
-        }
-        (None, Some(text)) => {
-            KeyRing::parse(text).map_err(|e| ConfigError::new("HOOKGATE_KEYS", e.to_string()))
-        }
-        (None, None) => Err(ConfigError::new(
+    let given = file_or_inline(
+        &k.keys_file,
+        &k.keys,
+        ["--keys-file", "HOOKGATE_KEYS", "--keys-file/HOOKGATE_KEYS"],
+        "the key ring",
+    )?;
+    let Some((setting, text)) = given else {
+        return Err(ConfigError::new(
             "--keys-file",
             "no key ring: set --keys-file/HOOKGATE_KEYS_FILE or HOOKGATE_KEYS \
              (`hookgate keygen` makes a key line)",
-        )),
-    }
+        ));
+    };
+    KeyRing::parse(&text).map_err(|e| ConfigError::new(setting, e.to_string()))
 }
 
 /// The Rancher installation's RSA public key, from `--rsa-public-key-file` or
 /// `RSA_PUBLIC_KEY_CONTENTS`; `None` when neither is set. Errors never repeat the key.
 pub fn load_rancher_key(args: &EdgeArgs) -> Result<Option<Arc<RancherKey>>, ConfigError> {
-    let (setting, text) = match (&args.rsa_public_key_file, &args.rsa_public_key_contents) {
-        (Some(_), Some(_)) => {
-            return Err(ConfigError::new(
-                "--rsa-public-key-file/RSA_PUBLIC_KEY_CONTENTS",
-                "give the public key once: a file or inline text, not both",
-            ))
-        }
-        (Some(path), None) => (
+    let given = file_or_inline(
+        &args.rsa_public_key_file,
+        &args.rsa_public_key_contents,
+        [
             "--rsa-public-key-file",
-            std::fs::read_to_string(path).map_err(|e| {
-                ConfigError::new(
-                    "--rsa-public-key-file",
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })?,
-        ),
-        (None, Some(text)) => ("RSA_PUBLIC_KEY_CONTENTS", text.clone()),
-        (None, None) => return Ok(None),
-    };
-    RancherKey::from_pem(&text)
-        .map(|k| Some(Arc::new(k)))
-        .map_err(|e| ConfigError::new(setting, e.to_string()))
+            "RSA_PUBLIC_KEY_CONTENTS",
+            "--rsa-public-key-file/RSA_PUBLIC_KEY_CONTENTS",
+        ],
+        "the public key",
+    )?;
+    given
+        .map(|(setting, text)| {
+            RancherKey::from_pem(&text)
+                .map(Arc::new)
+                .map_err(|e| ConfigError::new(setting, e.to_string()))
+        })
+        .transpose()
+}
+
+/// A secret given as a file or as inline text, never both: the text, and the name of the
+/// setting it came from (for errors, which never repeat the text). `settings`: the file's,
+/// the inline text's, and both together.
+fn file_or_inline(
+    file: &Option<PathBuf>,
+    inline: &Option<String>,
+    [file_setting, inline_setting, both]: [&'static str; 3],
+    what: &str,
+) -> Result<Option<(&'static str, String)>, ConfigError> {
+    match (file, inline) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            both,
+            format!("give {what} once: a file or inline text, not both"),
+        )),
+        (Some(path), None) => std::fs::read_to_string(path)
+            .map(|text| Some((file_setting, text)))
+            .map_err(|e| {
+                ConfigError::new(file_setting, format!("cannot read {}: {e}", path.display()))
+            }),
+        (None, Some(text)) => Ok(Some((inline_setting, text.clone()))),
+        (None, None) => Ok(None),
+    }
 }
 
 /// Serving limits, validated.

@@ -197,16 +197,7 @@ fn decode_json(segment: &str) -> Result<serde_json::Map<String, Value>, JwtError
 /// The policy identity of a Rancher 1.4 receiver: derived from its project and uuid, so its
 /// dedupe and cooldown memory, and its revocation, are its own.
 pub fn receiver_id(project: &str, uuid: &str) -> ReceiverId {
-    use sha2::Digest as _;
-    let d = sha2::Sha256::new()
-        .chain_update(b"hookgate rancher-1.4 receiver\0")
-        .chain_update(project.as_bytes())
-        .chain_update(b"\0")
-        .chain_update(uuid.as_bytes())
-        .finalize();
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&d[..16]);
-    ReceiverId(id)
+    ReceiverId::derived("hookgate rancher-1.4 receiver", project, uuid)
 }
 
 /// What a verified Rancher 1.4 token says. Its config is as the UI sent it, unchecked.

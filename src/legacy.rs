@@ -59,16 +59,7 @@ pub fn rancher_key_shape(key: &str) -> bool {
 /// The policy identity of a Rancher receiver: a stable id derived from its project and key
 /// (its dedupe and cooldown state is keyed by it, like a token receiver's by its id).
 pub fn receiver_id(project: &str, key: &str) -> ReceiverId {
-    use sha2::Digest as _;
-    let d = sha2::Sha256::new()
-        .chain_update(b"hookgate legacy receiver\0")
-        .chain_update(project.as_bytes())
-        .chain_update(b"\0")
-        .chain_update(key.as_bytes())
-        .finalize();
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&d[..16]);
-    ReceiverId(id)
+    ReceiverId::derived("hookgate legacy receiver", project, key)
 }
 
 /// One Rancher receiver of a project.
@@ -180,6 +171,25 @@ impl Bucket {
     }
 }
 
+/// The creation checks' verdict on a receiver of Rancher's: `Ok(Err(why))` for a refusal,
+/// which is an answer about the receiver and may be kept; `Err` for a failure to check
+/// (Cattle down), which is transient and must not be.
+async fn verdict(
+    validate: impl Future<Output = Result<(), Error>>,
+) -> Result<Result<(), String>, Error> {
+    match validate.await {
+        Ok(()) => Ok(Ok(())),
+        Err(e) if e.status().is_client_error() => Ok(Err(e.to_string())),
+        Err(e) => Err(e),
+    }
+}
+
+fn no_longer_passes(why: String) -> Error {
+    Error::Unprocessable(format!(
+        "this receiver no longer passes Rancher's creation checks: {why}"
+    ))
+}
+
 /// Index loads allowed per second (and at once), whoever asks: a stranger trying projects
 /// cannot make hookgate ask Cattle more often than this.
 const LOADS_PER_SECOND: f64 = 10.0;
@@ -255,20 +265,9 @@ impl LegacyReceivers {
         })?;
         let checked = entry
             .checked
-            .get_or_try_init(|| async {
-                match validate(config.clone()).await {
-                    Ok(()) => Ok(Ok(())),
-                    // A refusal is an answer about the receiver; anything else is transient.
-                    Err(e) if e.status().is_client_error() => Ok(Err(e.to_string())),
-                    Err(e) => Err(e),
-                }
-            })
+            .get_or_try_init(|| verdict(validate(config.clone())))
             .await?;
-        if let Err(why) = checked {
-            return Err(Error::Unprocessable(format!(
-                "this receiver no longer passes Rancher's creation checks: {why}"
-            )));
-        }
+        checked.clone().map_err(no_longer_passes)?;
         Ok(Some((entry.id, config)))
     }
 
@@ -280,23 +279,15 @@ impl LegacyReceivers {
         fingerprint: [u8; 16],
         validate: impl Future<Output = Result<(), Error>>,
     ) -> Result<(), Error> {
-        let verdict = match self.checks.get(&fingerprint).await {
+        let checked = match self.checks.get(&fingerprint).await {
             Some(v) => v,
             None => {
-                let v = match validate.await {
-                    Ok(()) => Ok(()),
-                    Err(e) if e.status().is_client_error() => Err(e.to_string()),
-                    Err(e) => return Err(e),
-                };
+                let v = verdict(validate).await?;
                 self.checks.insert(fingerprint, v.clone()).await;
                 v
             }
         };
-        verdict.map_err(|why| {
-            Error::Unprocessable(format!(
-                "this receiver no longer passes Rancher's creation checks: {why}"
-            ))
-        })
+        checked.map_err(no_longer_passes)
     }
 
     async fn index(

@@ -18,6 +18,23 @@ impl ReceiverId {
         Ok(Self(b))
     }
 
+    /// The stable id of a receiver Rancher's service made, which has no id of ours: a digest
+    /// of `label` (which kind of URL), its project and its key, so its dedupe, cooldown and
+    /// revocation memory are its own.
+    pub fn derived(label: &str, project: &str, key: &str) -> Self {
+        use sha2::Digest as _;
+        let d = sha2::Sha256::new()
+            .chain_update(label.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(project.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(key.as_bytes())
+            .finalize();
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&d[..16]);
+        Self(id)
+    }
+
     /// Parses the 32-hex-character form; anything else is `None`.
     pub fn parse(s: &str) -> Option<Self> {
         let s = s.as_bytes();

@@ -40,11 +40,12 @@ pub fn route(path: &str) -> Route<'_> {
         "/readyz" => Route::Readyz,
         "/metrics" => Route::Metrics,
         "/v1-webhooks/endpoint" => Route::Trigger,
-        p if crate::ui::asset(p).is_some() => {
-            crate::ui::asset(p).map_or(Route::NotFound, Route::Ui)
-        }
-        _ => match trimmed.strip_prefix("/v1-webhooks") {
-            Some(rest) if rest.is_empty() || rest.starts_with('/') => Route::Api(rest),
+        _ => match (
+            crate::ui::asset(trimmed),
+            trimmed.strip_prefix("/v1-webhooks"),
+        ) {
+            (Some(asset), _) => Route::Ui(asset),
+            (None, Some(rest)) if rest.is_empty() || rest.starts_with('/') => Route::Api(rest),
             _ => Route::NotFound,
         },
     }

@@ -300,7 +300,7 @@ async fn rancher_token(app: &App, token: &str, started: Instant) -> Result<Claim
         config,
     };
     match app
-        .record_exists(project, receiver.id, &receiver.uuid, None)
+        .record_exists(project, receiver.id, Some(&receiver.uuid), None)
         .await
     {
         Ok(true) => {}

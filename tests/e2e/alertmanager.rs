@@ -163,17 +163,7 @@ fn alert(name: &str, service: &str, ends_in: Option<time::Duration>) -> Value {
 /// HTTPS with `ca`, the way Alertmanager reaches it, when given).
 async fn triggers(serve: &Serve, ca: Option<&Path>, outcome: &str) -> f64 {
     let text = match ca {
-        None => {
-            let r = http(
-                Method::GET,
-                &format!("{}/metrics", serve.base),
-                None,
-                &[],
-                None,
-            )
-            .await;
-            String::from_utf8_lossy(&r.body).into_owned()
-        }
+        None => scrape(&serve.base).await,
         Some(ca) => {
             let url = format!("https://localhost:{}/metrics", serve.port);
             let out = Command::new("curl")
@@ -219,15 +209,7 @@ async fn alertmanager_fires_once_resolves_and_retries_through_a_cattle_outage() 
     let sim = start_sim(Duration::ZERO).await;
     let plain = spawn_serve(&sim, None, &[]);
     let dir = TempDir::new("am");
-    let pki = test_pki("localhost");
-    let (cert, key, ca) = (
-        dir.path().join("cert.pem"),
-        dir.path().join("key.pem"),
-        dir.path().join("ca.pem"),
-    );
-    std::fs::write(&cert, &pki.cert_pem).expect("cert");
-    std::fs::write(&key, &pki.key_pem).expect("key");
-    std::fs::write(&ca, &pki.ca_pem).expect("ca");
+    let (cert, key, ca) = test_pki("localhost").write_to(dir.path());
     let tls = spawn_serve(&sim, Some((&cert, &key)), &[]);
     wait_listening(plain.port).await;
     wait_listening(tls.port).await;

@@ -45,16 +45,8 @@ async fn receiver(base: &str, name: &str, service: &str) -> String {
 
 /// `hookgate_triggers_total{outcome}` of one replica, summed over drivers.
 async fn count(replica: &Serve, outcome: &str) -> f64 {
-    let r = http(
-        Method::GET,
-        &format!("{}/metrics", replica.base),
-        None,
-        &[],
-        None,
-    )
-    .await;
     metric_sum(
-        &String::from_utf8_lossy(&r.body),
+        &scrape(&replica.base).await,
         "hookgate_triggers_total",
         &format!("outcome=\"{outcome}\""),
     )

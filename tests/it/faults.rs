@@ -11,19 +11,10 @@ use serde_json::json;
 use crate::support::*;
 
 async fn metric(serve: &Serve, name: &str) -> Option<f64> {
-    let r = http(
-        Method::GET,
-        &format!("{}/metrics", serve.base),
-        None,
-        &[],
-        None,
-    )
-    .await;
-    let scrape = String::from_utf8_lossy(&r.body);
-    scrape
-        .lines()
+    let text = scrape(&serve.base).await;
+    text.lines()
         .any(|l| l.starts_with(name))
-        .then(|| metric_sum(&scrape, name, ""))
+        .then(|| metric_sum(&text, name, ""))
 }
 
 #[tokio::test]

@@ -273,9 +273,7 @@ async fn tls_handshakes_that_never_finish_are_cut_and_cost_nothing() {
     let dir = std::env::temp_dir().join(format!("hookgate-hs-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let pki = test_pki("localhost");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, &pki.cert_pem).expect("cert");
-    std::fs::write(&key, &pki.key_pem).expect("key");
+    let (cert, key, ca) = pki.write_to(&dir);
     let serve = spawn_serve(
         &sim,
         Some((&cert, &key)),
@@ -296,8 +294,6 @@ async fn tls_handshakes_that_never_finish_are_cut_and_cost_nothing() {
     }))
     .await;
     // Meanwhile a real client is served.
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, &pki.ca_pem).expect("ca");
     let out = std::process::Command::new("curl")
         .args(["-sS", "--max-time", "5", "--cacert"])
         .arg(&ca)

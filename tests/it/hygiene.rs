@@ -204,8 +204,7 @@ async fn no_secret_reaches_logs_metrics_or_error_bodies() {
         ("proxied log", proxied.logged()),
     ];
     for base in [&front.base, &api] {
-        let m = http(Method::GET, &format!("{base}/metrics"), None, &[], None).await;
-        places.push(("metrics", String::from_utf8_lossy(&m.body).into_owned()));
+        places.push(("metrics", scrape(base).await));
     }
     for b in &bodies {
         places.push(("error body", b.clone()));

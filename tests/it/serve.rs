@@ -731,15 +731,7 @@ async fn healthcheck_needs_no_shell_and_speaks_tls() {
     let sim = start_sim(Duration::ZERO).await;
     let dir = std::env::temp_dir().join(format!("hookgate-health-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let (cert, key, ca) = (
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-        dir.join("ca.pem"),
-    );
-    let pki = test_pki("localhost");
-    std::fs::write(&cert, &pki.cert_pem).expect("write");
-    std::fs::write(&key, &pki.key_pem).expect("write");
-    std::fs::write(&ca, &pki.ca_pem).expect("write");
+    let (cert, key, ca) = test_pki("localhost").write_to(&dir);
     let plain = spawn_serve(&sim, None, &[]);
     let tls = spawn_serve(&sim, Some((&cert, &key)), &[]);
     wait_listening(plain.port).await;

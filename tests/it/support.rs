@@ -246,6 +246,34 @@ pub struct TestPki {
     pub key_pem: String,
 }
 
+impl TestPki {
+    /// Writes `cert.pem`, `key.pem` and `ca.pem` into `dir`; returns their paths in that order.
+    pub fn write_to(
+        &self,
+        dir: &std::path::Path,
+    ) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+        let paths = (
+            dir.join("cert.pem"),
+            dir.join("key.pem"),
+            dir.join("ca.pem"),
+        );
+        for (path, pem) in [
+            (&paths.0, &self.cert_pem),
+            (&paths.1, &self.key_pem),
+            (&paths.2, &self.ca_pem),
+        ] {
+            std::fs::write(path, pem).expect("write PEM");
+        }
+        paths
+    }
+}
+
+/// A process's `/metrics`, as text.
+pub async fn scrape(base: &str) -> String {
+    let r = http(Method::GET, &format!("{base}/metrics"), None, &[], None).await;
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
 pub fn test_pki(common_name: &str) -> TestPki {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
