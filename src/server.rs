@@ -143,15 +143,13 @@ async fn serve_connection(
     limits: &Limits,
     watcher: hyper_util::server::graceful::Watcher,
 ) {
-    let conn = Conn {
-        tls: acceptor.is_some(),
-        surface,
-    };
-    let svc = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-        let app = app.clone();
-        req.extensions_mut().insert(conn);
-        async move { Ok::<_, Infallible>(crate::router::dispatch(&app, req).await) }
-    });
+    let svc = service(
+        app,
+        Conn {
+            tls: acceptor.is_some(),
+            surface,
+        },
+    );
     let builder = builder(limits);
     let (io, builder) = match acceptor {
         Some(acceptor) => {
@@ -192,6 +190,41 @@ async fn serve_connection(
     if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
+}
+
+/// Serves one connection already established on any byte stream (HTTP/1.1, or HTTP/2 after
+/// its preface), with the service and limits every listener uses — but without the
+/// listener's first-byte deadline, TLS or shutdown watch, which belong to the socket. The
+/// fuzz target `http_service` drives the whole service this way over an in-memory pipe.
+pub async fn serve_stream<I>(io: I, conn: Conn, app: App, limits: &Limits) -> Result<(), BoxError>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    builder(limits)
+        .serve_connection(TokioIo::new(io), service(app, conn))
+        .await
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The service of one connection: every request goes to the router, tagged with what the
+/// connection serves.
+fn service(
+    app: App,
+    conn: Conn,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = crate::http::Resp,
+    Error = Infallible,
+    Future = impl Future<Output = Result<crate::http::Resp, Infallible>> + Send + 'static,
+> + Clone
+       + Send
+       + 'static {
+    service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        let app = app.clone();
+        req.extensions_mut().insert(conn);
+        async move { Ok::<_, Infallible>(crate::router::dispatch(&app, req).await) }
+    })
 }
 
 /// A plain or TLS connection, served by the same code.

@@ -139,6 +139,16 @@ impl Sim {
         }
     }
 
+    /// How many Cattle API calls (not `/_sim/` ones) the simulator has received so far.
+    pub fn calls_made(&self) -> usize {
+        lock(&self.calls).len()
+    }
+
+    /// Forgets the calls received so far (`DELETE /_sim/calls`).
+    pub fn forget_calls(&self) {
+        lock(&self.calls).clear();
+    }
+
     fn chance(&self, rate: f64) -> bool {
         let mut x = lock(&self.rng);
         *x ^= *x << 13;
@@ -235,7 +245,7 @@ impl Sim {
                 json_response(StatusCode::OK, &calls, None)
             }
             (&Method::DELETE, "calls") => {
-                lock(&self.calls).clear();
+                self.forget_calls();
                 empty(StatusCode::NO_CONTENT)
             }
             (&Method::POST, "upstreams") => match serde_json::from_slice::<Upstream>(body) {

@@ -2,7 +2,9 @@
 //! decoding of its collections, resources and errors.
 #![no_main]
 
-use hookgate::cattle::wire::{Collection, ErrorBody, GenericObject, Host, HostTemplate, Project, Service};
+use hookgate::cattle::wire::{
+    Collection, ErrorBody, GenericObject, Host, HostTemplate, Project, Service,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
