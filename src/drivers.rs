@@ -122,6 +122,9 @@ pub struct Reply {
     pub body: bytes::Bytes,
 }
 
+/// The outcome of a trigger that found nothing to do (docs/triggers.md, "Outcomes").
+pub const UNCHANGED: &str = "unchanged";
+
 /// What a driver did (or, in a dry run, would do).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
@@ -196,15 +199,26 @@ impl Outcome {
         }
     }
 
-    pub fn message(&self) -> String {
+    pub fn message(&self) -> Cow<'_, str> {
         match self {
-            Outcome::Acted(r) => r.message.clone(),
-            Outcome::Duplicate => "every alert in this notification was already acted on".into(),
-            Outcome::Resolved { note } => (*note).into(),
-            Outcome::Cooldown { eligible_at } => format!(
+            Outcome::Acted(r) => Cow::Borrowed(&r.message),
+            Outcome::Duplicate => {
+                Cow::Borrowed("every alert in this notification was already acted on")
+            }
+            Outcome::Resolved { note } => Cow::Borrowed(note),
+            Outcome::Cooldown { eligible_at } => Cow::Owned(format!(
                 "within the cooldown; eligible again at {}",
                 crate::time::format_iso(*eligible_at as i64 * 1000)
-            ),
+            )),
+        }
+    }
+
+    /// Nothing was done, and by design: at a bound, a duplicate, within the cooldown, a
+    /// resolved notification with nothing to undo.
+    pub fn changed_nothing(&self) -> bool {
+        match self {
+            Outcome::Acted(r) => r.outcome == UNCHANGED,
+            Outcome::Duplicate | Outcome::Resolved { .. } | Outcome::Cooldown { .. } => true,
         }
     }
 

@@ -18,6 +18,8 @@ use std::time::Duration;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
+mod text;
+
 /// How log lines are written (`--log-format`).
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
@@ -172,8 +174,55 @@ fn subscriber(format: LogFormat, ansi: bool, sink: LineSink) -> tracing::Dispatc
         .with_ansi(ansi)
         .with_writer(sink);
     match format {
-        LogFormat::Text => tracing::Dispatch::new(builder.finish()),
+        // Colour is for a person at a terminal; the colourless line (a pipe, a file, a log
+        // collector) is written by the fast formatter, byte for byte the same.
+        LogFormat::Text if ansi => tracing::Dispatch::new(builder.finish()),
+        LogFormat::Text => {
+            tracing::Dispatch::new(builder.event_format(text::TextLine::new()).finish())
+        }
         LogFormat::Json => tracing::Dispatch::new(builder.json().flatten_event(true).finish()),
+    }
+}
+
+/// A per-second budget of log lines for one kind of event, shared by every thread: for
+/// events a flood can repeat (refused senders, triggers that change nothing), so that the
+/// flood is counted in metrics instead of filling the log. The line that follows a gap says
+/// how many lines were left out.
+pub struct LineBudget {
+    per_second: u64,
+    second: AtomicU64,
+    lines: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl LineBudget {
+    pub const fn new(per_second: u64) -> Self {
+        Self {
+            per_second,
+            second: AtomicU64::new(0),
+            lines: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(lines left out since the last one written)` when a line may be written in the
+    /// second `now`; `None` (and one more left out) when this second's budget is spent.
+    pub fn take(&self, now: u64) -> Option<u64> {
+        let seen = self.second.load(Ordering::Relaxed);
+        if seen != now
+            && self
+                .second
+                .compare_exchange(seen, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.lines.store(0, Ordering::Relaxed);
+        }
+        if self.lines.fetch_add(1, Ordering::Relaxed) < self.per_second {
+            Some(self.suppressed.swap(0, Ordering::Relaxed))
+        } else {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+            None
+        }
     }
 }
 
@@ -206,6 +255,20 @@ impl<T: std::fmt::Display> std::fmt::Display for Escaped<T> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_line_budget_spends_per_second_and_reports_the_gap() {
+        let budget = LineBudget::new(2);
+        assert_eq!(budget.take(10), Some(0));
+        assert_eq!(budget.take(10), Some(0));
+        assert_eq!(budget.take(10), None);
+        assert_eq!(budget.take(10), None);
+        // A new second: the first line says two were left out, then the count restarts.
+        assert_eq!(budget.take(11), Some(2));
+        assert_eq!(budget.take(11), Some(0));
+        assert_eq!(budget.take(11), None);
+        assert_eq!(budget.take(12), Some(1));
+    }
 
     #[test]
     fn outside_text_cannot_forge_a_line() {

@@ -3,7 +3,6 @@
 //! status classes, cache names), so cardinality is bounded; no label ever holds an id, a URL
 //! or a token.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -52,14 +51,7 @@ struct Metrics {
     refusals: Family<RefusalLabels, Counter>,
     upgrades: Family<UpgradeLabels, Counter>,
     batch_steps: Histogram,
-    /// Rate limit of refusal log lines: the current second, lines logged in it, and lines
-    /// suppressed since the last one logged.
-    refusal_log: [AtomicU64; 3],
 }
-
-/// Refusal log lines allowed per second; the rest are counted, and the next line logged
-/// says how many were suppressed.
-const REFUSAL_LINES_PER_SECOND: u64 = 5;
 
 /// The process's metrics. A process-wide registry is the one global hookgate keeps: metrics
 /// describe the process, and every component (client, caches, trigger path) reports to it.
@@ -134,7 +126,6 @@ fn metrics() -> &'static Arc<Metrics> {
             cache,
             refusals,
             upgrades,
-            refusal_log: Default::default(),
         })
     })
 }
@@ -186,28 +177,12 @@ pub fn count_upgrade(result: &'static str) {
         .inc();
 }
 
-/// Counts a refused trigger. Returns `Some(suppressed)` when this refusal may be logged
-/// (`suppressed`: lines dropped since the last one logged), `None` when the log's rate for
-/// this second is spent.
-pub fn refusal(reason: &'static str) -> Option<u64> {
-    let m = metrics();
-    m.refusals.get_or_create(&RefusalLabels { reason }).inc();
-    let [second, lines, suppressed] = &m.refusal_log;
-    let now = crate::unix_now();
-    let seen = second.load(Ordering::Relaxed);
-    if seen != now
-        && second
-            .compare_exchange(seen, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
-        lines.store(0, Ordering::Relaxed);
-    }
-    if lines.fetch_add(1, Ordering::Relaxed) < REFUSAL_LINES_PER_SECOND {
-        Some(suppressed.swap(0, Ordering::Relaxed))
-    } else {
-        suppressed.fetch_add(1, Ordering::Relaxed);
-        None
-    }
+/// Counts a refused trigger.
+pub fn count_refusal(reason: &'static str) {
+    metrics()
+        .refusals
+        .get_or_create(&RefusalLabels { reason })
+        .inc();
 }
 
 /// Where the count of dropped log lines is read from (set once, by the log's writer).

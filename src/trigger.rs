@@ -3,9 +3,10 @@
 //! (dedupe, resolved, cooldown) → driver → response. An action runs to its end even if the
 //! sender hangs up half-way (it moves to a task of its own then).
 //!
-//! One structured log line per trigger: receiver id, driver, outcome, before → after,
-//! duration. Never the token, never the query string. Refusals of unknown senders are
-//! counted and logged at a bounded rate, so a flood cannot flood the log.
+//! One structured log line per trigger that acts or fails: receiver id, driver, outcome,
+//! before → after, duration. Never the token, never the query string. Triggers that change
+//! nothing, dry runs and refusals of unknown senders are counted, and logged at a bounded
+//! rate, so a flood cannot flood the log (docs/triggers.md, "The log line").
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -497,7 +498,10 @@ fn refused(e: Error, reason: &'static str, claims: Option<&Claims>, started: Ins
         claims.map_or("unknown", |c| c.config.driver().name()),
         "refused",
     );
-    if let Some(suppressed) = crate::metrics::refusal(reason) {
+    static LINES: crate::logging::LineBudget =
+        crate::logging::LineBudget::new(REFUSAL_LINES_PER_SECOND);
+    crate::metrics::count_refusal(reason);
+    if let Some(suppressed) = LINES.take(crate::unix_now()) {
         tracing::info!(
             route = "trigger",
             status = e.status().as_u16(),
@@ -532,26 +536,49 @@ fn unattributed(e: Error, started: Instant) -> Resp {
     e.response()
 }
 
-/// The answer to a trigger that ran (docs/triggers.md, "Outcomes").
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+/// The answer to a trigger that ran (docs/triggers.md, "Outcomes"): `type`, `receiverId`,
+/// `driver`, `outcome`, `dryRun`, `message`, then the driver's own fields.
 struct TriggerResult<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    receiver_id: &'a str,
+    receiver_id: crate::receiver::ReceiverId,
     driver: &'static str,
-    outcome: &'static str,
+    outcome: &'a Outcome,
     dry_run: bool,
-    message: &'a str,
-    /// The driver's own fields (from, to, serviceId, ...).
-    #[serde(flatten)]
-    details: &'a serde_json::Map<String, Value>,
 }
+
+impl serde::Serialize for TriggerResult<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let details = self.outcome.details();
+        let mut m = s.serialize_map(Some(6 + details.len()))?;
+        m.serialize_entry("type", "triggerResult")?;
+        m.serialize_entry("receiverId", &format_args!("{}", self.receiver_id))?;
+        m.serialize_entry("driver", self.driver)?;
+        m.serialize_entry("outcome", self.outcome.name())?;
+        m.serialize_entry("dryRun", &self.dry_run)?;
+        m.serialize_entry("message", &self.outcome.message())?;
+        for (k, v) in details.iter() {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+/// Log lines per second for refused senders; the rest are counted, and the next line
+/// logged says how many were suppressed.
+const REFUSAL_LINES_PER_SECOND: u64 = 5;
+
+/// Log lines per second, all receivers together, for triggers that changed nothing (at a
+/// bound, duplicates, within the cooldown, resolved with nothing to undo) and for dry runs:
+/// a sender repeating such a trigger in a loop is counted in `hookgate_triggers_total`, not
+/// written to the log line by line. Every trigger that acts, and every error, is logged.
+const QUIET_LINES_PER_SECOND: u64 = 20;
 
 /// Logs, counts and answers a trigger whose receiver is known.
 fn finish(claims: &Claims, result: Result<Done, Error>, started: Instant) -> Resp {
+    static QUIET_LINES: crate::logging::LineBudget =
+        crate::logging::LineBudget::new(QUIET_LINES_PER_SECOND);
     let driver = claims.config.driver().name();
-    let rid = claims.receiver_id.to_string();
+    let rid = claims.receiver_id;
     match result {
         Ok(done) => {
             let (from, to) = done.outcome.from_to();
@@ -567,21 +594,21 @@ fn finish(claims: &Claims, result: Result<Done, Error>, started: Instant) -> Res
                 outcome => crate::http::json(
                     StatusCode::OK,
                     &TriggerResult {
-                        kind: "triggerResult",
-                        receiver_id: &rid,
+                        receiver_id: rid,
                         driver,
-                        outcome: outcome.name(),
+                        outcome,
                         dry_run: done.dry_run,
-                        message: &outcome.message(),
-                        details: &outcome.details(),
                     },
                 ),
             };
             let status = resp.status().as_u16();
+            let quiet = done.dry_run || done.outcome.changed_nothing();
             if resp.status().is_server_error() {
                 tracing::warn!(receiver_id = %rid, project_id = %claims.project_id, driver, outcome = done.outcome.name(), dry_run = done.dry_run, from, to, status, duration_ms = elapsed_ms(started), "trigger");
-            } else {
+            } else if !quiet {
                 tracing::info!(receiver_id = %rid, project_id = %claims.project_id, driver, outcome = done.outcome.name(), dry_run = done.dry_run, from, to, status, duration_ms = elapsed_ms(started), "trigger");
+            } else if let Some(suppressed) = QUIET_LINES.take(crate::unix_now()) {
+                tracing::info!(receiver_id = %rid, project_id = %claims.project_id, driver, outcome = done.outcome.name(), dry_run = done.dry_run, from, to, status, suppressed, duration_ms = elapsed_ms(started), "trigger");
             }
             crate::metrics::count_trigger(driver, name);
             resp

@@ -346,7 +346,7 @@ impl Kind for ScaleHost {
                 from: Some(from),
                 to: Some(from),
                 ..Report::new(
-                    "unchanged",
+                    super::UNCHANGED,
                     format!("the group already has its {bound} of {from} hosts"),
                     details,
                 )

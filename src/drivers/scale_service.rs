@@ -382,7 +382,7 @@ impl Kind for ScaleService {
                 from: Some(from),
                 to: Some(from),
                 ..Report::new(
-                    "unchanged",
+                    super::UNCHANGED,
                     format!("service {id} is already at its {bound} scale {from}"),
                     details(id, from, from, Some(bound)),
                 )

@@ -406,7 +406,7 @@ impl Kind for ServiceUpgrade {
         let n = plans.len();
         let (outcome, message) = match (n, dry_run) {
             (0, _) => (
-                "unchanged",
+                super::UNCHANGED,
                 format!(
                     "no service to upgrade for this push ({} skipped)",
                     skipped.len()

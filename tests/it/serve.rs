@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use hookgate::drivers::DriverConfig;
+use hookgate::drivers::{DriverConfig, ScaleServiceConfig};
 use http::{Method, Request};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
@@ -773,4 +773,85 @@ async fn healthcheck_needs_no_shell_and_speaks_tls() {
     assert_eq!(code, Some(1));
     assert!(err.contains("404"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every trigger that acts is logged; triggers that change nothing (here: at the bound) are
+/// logged at most 20 a second, the rest counted, and the next line written says how many
+/// were left out — so the log accounts for every one of them.
+#[tokio::test]
+async fn every_action_is_logged_and_no_op_lines_are_bounded_but_accounted_for() {
+    let sim = start_sim(Duration::ZERO).await;
+    let serve = spawn_serve_with(&sim, None, &[], &[], true);
+    wait_listening(serve.port).await;
+    let at_bound = ScaleServiceConfig {
+        max: 2, // web runs 2 containers
+        ..scale("1s1")
+    };
+    let idle = mint_on(
+        &sim,
+        &test_keys(),
+        "1a5",
+        DriverConfig::ScaleService(at_bound),
+    )
+    .await;
+    let acting = ScaleServiceConfig {
+        max: 1_000,
+        ..scale("1s1")
+    };
+    let acting = mint_on(
+        &sim,
+        &test_keys(),
+        "1a5",
+        DriverConfig::ScaleService(acting),
+    )
+    .await;
+    let fire = |token: &str| {
+        let url = format!("{}/v1-webhooks/endpoint?token={token}", serve.base);
+        async move { http(Method::POST, &url, None, &[], Some("")).await.status }
+    };
+
+    let burst = 80;
+    for _ in 0..burst {
+        assert_eq!(fire(&idle).await, 200);
+    }
+    // A second later, one more: its line reports what the burst left out.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(fire(&idle).await, 200);
+    let acted = 30;
+    let answers = futures_util::future::join_all((0..acted).map(|_| fire(&acting))).await;
+    assert!(answers.iter().all(|s| *s == 200), "{answers:?}");
+
+    let all_logged =
+        eventually(|| async { serve.logged().matches("outcome=\"scaled\"").count() == acted })
+            .await;
+    let log = serve.logged();
+    assert!(all_logged, "every scaling trigger has its line: {log}");
+    let idle_lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("outcome=\"unchanged\""))
+        .collect();
+    let left_out: u64 = idle_lines
+        .iter()
+        .filter_map(|l| {
+            l.split(" suppressed=")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert!(
+        idle_lines.len() < burst,
+        "{} of {burst} no-op triggers logged",
+        idle_lines.len()
+    );
+    assert_eq!(
+        idle_lines.len() as u64 + left_out,
+        burst as u64 + 1,
+        "logged + reported left out = fired: {idle_lines:#?}"
+    );
+    let text = scrape(&serve.base).await;
+    let counted = metric_sum(&text, "hookgate_triggers_total", r#"outcome="unchanged""#);
+    assert_eq!(counted, (burst + 1) as f64, "every one is counted");
 }
