@@ -135,6 +135,19 @@ impl Breaker {
         }
     }
 
+    /// Whether Cattle is taken to be down right now, without taking a probe's place — for
+    /// calls whose failure would not tell Cattle's fault from that of what is behind it
+    /// (forwardPost, through Cattle's service proxy: a slow service looks like a slow
+    /// Cattle). They fail fast while the breaker is open, and neither probe nor count.
+    pub fn refusing(&self, now: Instant) -> Option<Duration> {
+        match *self.lock() {
+            Phase::Open { until, .. } if now < until => Some(until - now),
+            // The period is over and no probe has gone yet: do not wait for one.
+            Phase::Closed { .. } | Phase::Open { .. } => None,
+            Phase::HalfOpen { .. } => Some(FIRST_PERIOD),
+        }
+    }
+
     /// Whether calls are being refused (open, or half-open with its probe out).
     pub fn is_open(&self) -> bool {
         !matches!(*self.lock(), Phase::Closed { .. })
@@ -174,6 +187,25 @@ mod tests {
         assert_eq!(b.record(true, t2), Some(Change::Closed));
         assert!(!b.is_open());
         assert_eq!(b.admit(t2), Admit::Go);
+    }
+
+    #[test]
+    fn calls_that_do_not_count_are_refused_while_open_and_take_no_probe() {
+        let b = Breaker::default();
+        let t0 = Instant::now();
+        assert_eq!(b.refusing(t0), None);
+        for _ in 0..THRESHOLD {
+            b.record(false, t0);
+        }
+        assert_eq!(b.refusing(t0), Some(FIRST_PERIOD));
+        // The period is over: such a call may go, and the probe is still there to take.
+        let t1 = t0 + FIRST_PERIOD;
+        assert_eq!(b.refusing(t1), None);
+        assert_eq!(b.admit(t1), Admit::Probe);
+        // While the probe is out, they wait for its word.
+        assert_eq!(b.refusing(t1), Some(FIRST_PERIOD));
+        b.record(true, t1);
+        assert_eq!(b.refusing(t1), None);
     }
 
     #[test]

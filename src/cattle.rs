@@ -355,9 +355,7 @@ impl Cattle {
             .map_err(|e| CattleError::Encode(format!("request URL: {e}")))?;
         use crate::breaker::{Admit, Change};
         if let Admit::Refuse(left) = self.breaker.admit(Instant::now()) {
-            return Err(CattleError::CircuitOpen {
-                retry_after: u32::try_from(left.as_secs().max(1)).unwrap_or(u32::MAX),
-            });
+            return Err(circuit_open(left));
         }
         let result = self.send(req, MAX_RESPONSE).await;
         // Any answer means Cattle is up, except a gateway's word that it is not.
@@ -781,6 +779,11 @@ impl Cattle {
         let req = req
             .body(Full::new(body))
             .map_err(|e| CattleError::Encode(format!("forward URL: {e}")))?;
+        // The proxy is Cattle: while Cattle is known to be down, fail fast. A forward's own
+        // failure is not counted (crate::breaker::Breaker::refusing).
+        if let Some(left) = self.breaker.refusing(Instant::now()) {
+            return Err(circuit_open(left));
+        }
         let (status, content_type, body) = self.send(req, limit).await?;
         // Cattle's own refusal of the service account is its error envelope; a 401 of the
         // service itself is passed back like any of its answers.
@@ -810,6 +813,13 @@ impl Cattle {
         self.call::<Value>(Method::GET, &url, auth, None)
             .await
             .map(drop)
+    }
+}
+
+/// The error of a call refused by the open breaker, `left` before it probes again.
+fn circuit_open(left: Duration) -> CattleError {
+    CattleError::CircuitOpen {
+        retry_after: u32::try_from(left.as_secs().max(1)).unwrap_or(u32::MAX),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use hookgate::drivers::DriverConfig;
+use hookgate::drivers::{DriverConfig, ForwardPostConfig};
 use http::Method;
 use serde_json::json;
 
@@ -39,6 +39,22 @@ async fn a_dead_cattle_is_not_asked_again_and_again() {
         let url = format!("{}/v1-webhooks/endpoint?token={token}", serve.base);
         async move { http(Method::POST, &url, None, &[], None).await }
     };
+    // A forwardPost receiver, fired once while Cattle is up: its record's existence is
+    // cached, so later it goes straight to Cattle's service proxy.
+    let forward = mint_on(
+        &sim,
+        &test_keys(),
+        "1a5",
+        DriverConfig::ForwardPost(Box::new(ForwardPostConfig {
+            project_id: "1a5".into(),
+            service_name: "web".into(),
+            port: "8080".into(),
+            path: "/hook".into(),
+        })),
+    )
+    .await;
+    let first = fire(&forward).await.status;
+    assert!(first != 503 && first != 401 && first != 403, "{first}");
     sim.fault(&json!({"pathPrefix": "/v2-beta", "status": 503}))
         .await;
     for t in &tokens[..5] {
@@ -63,6 +79,15 @@ async fn a_dead_cattle_is_not_asked_again_and_again() {
     )
     .await;
     assert_eq!(ready.status, 503);
+    let calls = http(Method::GET, &sim.url("/_sim/calls"), None, &[], None)
+        .await
+        .json();
+    assert_eq!(calls.as_array().map(Vec::len), Some(0), "{calls}");
+    // The service proxy is Cattle too: a forward fails fast as well, and asks nobody.
+    let r = fire(&forward).await;
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.headers.contains_key("retry-after"));
+    assert_eq!(r.json()["code"], "CattleUnavailable");
     let calls = http(Method::GET, &sim.url("/_sim/calls"), None, &[], None)
         .await
         .json();
