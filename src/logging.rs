@@ -280,9 +280,16 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
 
-    /// What a log reader received, shared with the test.
+    /// What a log reader received, shared with the test (and the formatter's tests).
     #[derive(Clone, Default)]
-    struct Received(Arc<Mutex<Vec<u8>>>);
+    pub(super) struct Received(pub(super) Arc<Mutex<Vec<u8>>>);
+
+    impl<'a> MakeWriter<'a> for Received {
+        type Writer = Received;
+        fn make_writer(&'a self) -> Received {
+            self.clone()
+        }
+    }
 
     impl Write for Received {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -783,28 +783,17 @@ async fn every_action_is_logged_and_no_op_lines_are_bounded_but_accounted_for() 
     let sim = start_sim(Duration::ZERO).await;
     let serve = spawn_serve_with(&sim, None, &[], &[], true);
     wait_listening(serve.port).await;
-    let at_bound = ScaleServiceConfig {
-        max: 2, // web runs 2 containers
-        ..scale("1s1")
+    // Up by one to at most `max` on web, which runs 2 containers.
+    let keys = test_keys();
+    let up_to = |max: u32| {
+        let config = DriverConfig::ScaleService(ScaleServiceConfig {
+            max,
+            ..scale("1s1")
+        });
+        mint_on(&sim, &keys, "1a5", config)
     };
-    let idle = mint_on(
-        &sim,
-        &test_keys(),
-        "1a5",
-        DriverConfig::ScaleService(at_bound),
-    )
-    .await;
-    let acting = ScaleServiceConfig {
-        max: 1_000,
-        ..scale("1s1")
-    };
-    let acting = mint_on(
-        &sim,
-        &test_keys(),
-        "1a5",
-        DriverConfig::ScaleService(acting),
-    )
-    .await;
+    let idle = up_to(2).await;
+    let acting = up_to(1_000).await;
     let fire = |token: &str| {
         let url = format!("{}/v1-webhooks/endpoint?token={token}", serve.base);
         async move { http(Method::POST, &url, None, &[], Some("")).await.status }
