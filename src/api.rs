@@ -586,7 +586,7 @@ async fn create(app: &App, c: &Caller, headers: &HeaderMap, body: &[u8]) -> Resu
     let rid = claims.receiver_id.to_string();
     let data = json!({
         "url": format!(
-            "{}/v1-webhooks/endpoint?token={token}&route={}",
+            "{}/v1-webhooks/endpoint?token={token}&route={:08x}",
             c.base,
             crate::drivers::route(&c.project, &claims.config)
         ),

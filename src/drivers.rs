@@ -41,10 +41,10 @@ pub fn labels_text(labels: &Labels) -> String {
     out
 }
 
-/// The routing parameter of a receiver's trigger URLs (`&route=`): 8 hex characters of a
-/// digest of its project and target. Not a secret and not a capability — a hint for a load
-/// balancer, checked against the token on every trigger.
-pub fn route(project: &str, config: &DriverConfig) -> String {
+/// The routing parameter of a receiver's trigger URLs (`&route=`, written as 8 hex
+/// characters): a digest of its project and target. Not a secret and not a capability — a
+/// hint for a load balancer, checked against the token on every trigger.
+pub fn route(project: &str, config: &DriverConfig) -> u32 {
     use sha2::Digest as _;
     let d = sha2::Sha256::new()
         .chain_update(b"hookgate route\0")
@@ -52,7 +52,7 @@ pub fn route(project: &str, config: &DriverConfig) -> String {
         .chain_update(b"\0")
         .chain_update(config.target().as_bytes())
         .finalize();
-    d[..4].iter().map(|b| format!("{b:02x}")).collect()
+    u32::from_be_bytes([d[0], d[1], d[2], d[3]])
 }
 
 /// How strictly a driver config is read.

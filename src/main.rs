@@ -75,8 +75,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 args.token
             };
             // A whole trigger URL: its `token` parameter.
-            let token = match token.split_once("token=") {
-                Some((_, rest)) => rest.split('&').next().unwrap_or_default().to_owned(),
+            let token = match hookgate::legacy::url_token(&token) {
+                Some(t) => t.to_owned(),
                 None => token,
             };
             match ring.open(&token, hookgate::unix_now()) {

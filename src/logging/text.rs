@@ -125,21 +125,26 @@ struct Fields<'a, 'w> {
 }
 
 impl Fields<'_, '_> {
-    /// The separator and `name=`; `None` for a field that is not written.
-    fn name(&mut self, field: &Field) -> Option<()> {
-        if self.result.is_err() || field.name().starts_with("log.") {
-            return None;
-        }
+    /// The space before every field but the first.
+    fn pad(&mut self) {
         if !std::mem::replace(&mut self.first, false) {
             self.result = self.w.write_char(' ');
         }
+    }
+
+    /// The separator and `name=`; `false` for a field that is not written.
+    fn name(&mut self, field: &Field) -> bool {
+        if self.result.is_err() || field.name().starts_with("log.") {
+            return false;
+        }
+        self.pad();
         let name = field.name();
         let name = name.strip_prefix("r#").unwrap_or(name);
         self.result = self
             .result
             .and_then(|()| self.w.write_str(name))
             .and_then(|()| self.w.write_char('='));
-        self.result.is_ok().then_some(())
+        self.result.is_ok()
     }
 
     /// The message, unquoted, with terminal escapes shown escaped (as the default does).
@@ -147,9 +152,7 @@ impl Fields<'_, '_> {
         if self.result.is_err() {
             return;
         }
-        if !std::mem::replace(&mut self.first, false) {
-            self.result = self.w.write_char(' ');
-        }
+        self.pad();
         self.result = self.result.and_then(|()| {
             if self.sanitize {
                 write!(Sanitized(&mut *self.w), "{value:?}")
@@ -160,7 +163,7 @@ impl Fields<'_, '_> {
     }
 
     fn plain(&mut self, field: &Field, text: &str) {
-        if self.name(field).is_some() {
+        if self.name(field) {
             self.result = self.w.write_str(text);
         }
     }
@@ -171,7 +174,7 @@ impl Visit for Fields<'_, '_> {
         if field.name() == "message" {
             return self.message(&format_args!("{value}"));
         }
-        if self.name(field).is_none() {
+        if !self.name(field) {
             return;
         }
         // `{:?}` of a string: quoted, with `"`, `\` and anything outside printable ASCII
@@ -221,7 +224,7 @@ impl Visit for Fields<'_, '_> {
         if field.name() == "message" {
             return self.message(value);
         }
-        if self.name(field).is_some() {
+        if self.name(field) {
             self.result = write!(self.w, "{value:?}");
         }
     }

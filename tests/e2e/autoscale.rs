@@ -9,7 +9,6 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use http::Method;
 use serde_json::json;
 
 use crate::alertmanager::{wait_until, Alertmanager, TempDir};
@@ -31,17 +30,7 @@ async fn receiver(serve: &Serve, name: &str, action: &str, min: u32) -> String {
 }
 
 async fn set_load(sim: &SimHandle, load: f64) {
-    let body = json!({"projectId": "1a5", "collection": "services", "id": "1s1",
-                      "fields": {"load": load}});
-    let r = http(
-        Method::POST,
-        &sim.url("/_sim/set"),
-        None,
-        &[],
-        Some(&body.to_string()),
-    )
-    .await;
-    assert_eq!(r.status, 204);
+    sim.set("services", "1s1", json!({"load": load})).await;
 }
 
 async fn scale(sim: &SimHandle) -> i64 {

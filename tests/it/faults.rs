@@ -65,7 +65,7 @@ async fn a_dead_cattle_is_not_asked_again_and_again() {
         );
     }
     // Five in a row: the next ones fail at once, with Retry-After, without asking Cattle.
-    http(Method::DELETE, &sim.url("/_sim/calls"), None, &[], None).await;
+    sim.forget_calls().await;
     let r = fire(&tokens[5]).await;
     assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
     assert!(r.headers.contains_key("retry-after"));
@@ -79,18 +79,14 @@ async fn a_dead_cattle_is_not_asked_again_and_again() {
     )
     .await;
     assert_eq!(ready.status, 503);
-    let calls = http(Method::GET, &sim.url("/_sim/calls"), None, &[], None)
-        .await
-        .json();
+    let calls = sim.calls().await;
     assert_eq!(calls.as_array().map(Vec::len), Some(0), "{calls}");
     // The service proxy is Cattle too: a forward fails fast as well, and asks nobody.
     let r = fire(&forward).await;
     assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
     assert!(r.headers.contains_key("retry-after"));
     assert_eq!(r.json()["code"], "CattleUnavailable");
-    let calls = http(Method::GET, &sim.url("/_sim/calls"), None, &[], None)
-        .await
-        .json();
+    let calls = sim.calls().await;
     assert_eq!(calls.as_array().map(Vec::len), Some(0), "{calls}");
     assert_eq!(
         metric(&serve, "hookgate_cattle_circuit_open").await,

@@ -773,17 +773,7 @@ async fn metrics_show_scale_and_a_load_per_container_labelled_with_the_scale() {
     let text = metrics().await;
     assert!(text.contains(r#"sim_service_scale{project="1a5",service="1s1",name="web"} 2"#));
     assert!(!text.contains("sim_service_load_per_container{"), "{text}");
-    let set = json!({"projectId": "1a5", "collection": "services", "id": "1s1",
-                     "fields": {"load": 500}});
-    let r = http(
-        Method::POST,
-        &sim.url("/_sim/set"),
-        None,
-        &[],
-        Some(&set.to_string()),
-    )
-    .await;
-    assert_eq!(r.status, 204);
+    sim.set("services", "1s1", json!({"load": 500})).await;
     let text = metrics().await;
     assert!(text.contains(
         r#"sim_service_load_per_container{project="1a5",service="1s1",name="web",scale="2"} 250"#

@@ -56,6 +56,32 @@ impl SimHandle {
     pub async fn clear_faults(&self) {
         http(Method::DELETE, &self.url("/_sim/faults"), None, &[], None).await;
     }
+
+    /// The Cattle calls received since the last `forget_calls` (`/_sim/calls`).
+    pub async fn calls(&self) -> Value {
+        http(Method::GET, &self.url("/_sim/calls"), None, &[], None)
+            .await
+            .json()
+    }
+
+    pub async fn forget_calls(&self) {
+        http(Method::DELETE, &self.url("/_sim/calls"), None, &[], None).await;
+    }
+
+    /// Sets `fields` on a resource of project 1a5 (`/_sim/set`, docs/cattle.md).
+    pub async fn set(&self, collection: &str, id: &str, fields: Value) {
+        let body = serde_json::json!({"projectId": "1a5", "collection": collection, "id": id,
+                                      "fields": fields});
+        let r = http(
+            Method::POST,
+            &self.url("/_sim/set"),
+            None,
+            &[],
+            Some(&body.to_string()),
+        )
+        .await;
+        assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    }
 }
 
 /// Creates a receiver as alice in project 1a5 through the management API at `base`;
