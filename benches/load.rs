@@ -447,15 +447,18 @@ async fn edge_servers(sim_addr: SocketAddr) -> Vec<Target> {
                 on_resolved: OnResolved::Ignore,
             }),
         };
-        (
+        // The query of the trigger URL the API hands out: the token and its route.
+        let query = format!(
+            "token={}&route={:08x}",
             keys().seal(&claims).expect("seal"),
-            claims.receiver_id.to_string(),
-        )
+            hookgate::drivers::route(&claims.project_id, &claims.config)
+        );
+        (query, claims.receiver_id.to_string())
     };
     let (acting, acting_id) = mint("1s1", 1_000_000_000);
     let (bounded, bounded_id) = mint("1s2", 1); // 1s2 has scale 1: always at its bound
-    for (token, id) in [(&acting, &acting_id), (&bounded, &bounded_id)] {
-        let url = format!("http://hookgate/v1-webhooks/endpoint?token={token}");
+    for (query, id) in [(&acting, &acting_id), (&bounded, &bounded_id)] {
+        let url = format!("http://hookgate/v1-webhooks/endpoint?{query}");
         let data = serde_json::json!({"driver": "scaleService", "url": url, "config": {}});
         cattle
             .create_generic_object(
@@ -523,14 +526,14 @@ async fn edge_servers(sim_addr: SocketAddr) -> Vec<Target> {
         },
         Target {
             name: "trigger at bound (no Cattle call)",
-            url: format!("http://{edge_addr}/v1-webhooks/endpoint?token={bounded}"),
+            url: format!("http://{edge_addr}/v1-webhooks/endpoint?{bounded}"),
             method: "POST",
             headers: vec![],
             body: None,
         },
         Target {
             name: "trigger scaling (PUT to simulator)",
-            url: format!("http://{edge_addr}/v1-webhooks/endpoint?token={acting}"),
+            url: format!("http://{edge_addr}/v1-webhooks/endpoint?{acting}"),
             method: "POST",
             headers: vec![],
             body: None,
