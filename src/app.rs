@@ -121,6 +121,20 @@ impl App {
             return v.map_err(Error::Cattle);
         }
         crate::metrics::count_cache("revocation", false);
+        // The look-up (a Cattle call, several KiB of future state) lives on the heap, so
+        // that the cache hit above — every trigger but one per interval — does not carry it.
+        Box::pin(self.look_up_record(cache_key, project, key, token)).await
+    }
+
+    /// [`App::record_exists`] on a cache miss: concurrent misses share one look-up.
+    async fn look_up_record(
+        &self,
+        cache_key: (String, ReceiverId),
+        project: &str,
+        key: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<bool, Error> {
+        let id = cache_key.1;
         let look_up = async {
             let own_key;
             let key = match key {

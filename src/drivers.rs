@@ -125,6 +125,10 @@ pub struct Reply {
 /// The outcome of a trigger that found nothing to do (docs/triggers.md, "Outcomes").
 pub const UNCHANGED: &str = "unchanged";
 
+/// The fields a driver adds to a trigger's JSON answer, in the order written. The names are
+/// fixed in each driver's code (no name twice), so none is allocated per trigger.
+pub type Details = Vec<(&'static str, Value)>;
+
 /// What a driver did (or, in a dry run, would do).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
@@ -133,7 +137,7 @@ pub struct Report {
     /// For a person.
     pub message: String,
     /// Fields added to the trigger's JSON answer.
-    pub details: Map<String, Value>,
+    pub details: Details,
     /// Before → after, for the log line.
     pub from: Option<i64>,
     pub to: Option<i64>,
@@ -146,7 +150,7 @@ pub struct Report {
 
 impl Report {
     /// A report with no before → after and nothing to undo.
-    pub fn new(outcome: &'static str, message: String, details: Map<String, Value>) -> Self {
+    pub fn new(outcome: &'static str, message: String, details: Details) -> Self {
         Self {
             outcome,
             message,
@@ -223,19 +227,17 @@ impl Outcome {
     }
 
     /// Fields added to the response body.
-    pub fn details(&self) -> Cow<'_, Map<String, Value>> {
+    pub fn details(&self) -> Cow<'_, [(&'static str, Value)]> {
         match self {
             Outcome::Acted(r) => Cow::Borrowed(&r.details),
-            Outcome::Cooldown { eligible_at } => {
-                let mut m = Map::new();
-                m.insert(
-                    "nextEligibleAt".into(),
+            Outcome::Cooldown { eligible_at } => Cow::Owned(vec![
+                (
+                    "nextEligibleAt",
                     crate::time::format_iso(*eligible_at as i64 * 1000).into(),
-                );
-                m.insert("nextEligibleAtTS".into(), (eligible_at * 1000).into());
-                Cow::Owned(m)
-            }
-            Outcome::Duplicate | Outcome::Resolved { .. } => Cow::Owned(Map::new()),
+                ),
+                ("nextEligibleAtTS", (eligible_at * 1000).into()),
+            ]),
+            Outcome::Duplicate | Outcome::Resolved { .. } => Cow::Borrowed(&[]),
         }
     }
 }
@@ -304,8 +306,9 @@ pub trait Kind {
     ) -> impl Future<Output = Result<Outcome, Error>> + Send;
 }
 
-/// A driver's config as `DriverConfig` holds it: in place (`plain`, the hot scaleService),
-/// or boxed so that `Claims`, which the trigger path moves around, stays small.
+/// A driver's config as `DriverConfig` holds it, and its execution's future: in place
+/// (`plain`, the hot scaleService), or boxed so that `Claims`, which the trigger path moves
+/// around, and the trigger's future, which every trigger allocates, stay small.
 macro_rules! slot {
     (plain, $t:ty) => { $t };
     (boxed, $t:ty) => { Box<$t> };
@@ -317,6 +320,15 @@ macro_rules! put {
     };
     (boxed, $e:expr) => {
         Box::new($e)
+    };
+}
+
+macro_rules! run {
+    (plain, $f:expr) => {
+        $f.await
+    };
+    (boxed, $f:expr) => {
+        Box::pin($f).await
     };
 }
 
@@ -444,7 +456,7 @@ macro_rules! drivers {
                 match self {
                     $( DriverConfig::$variant(c) => {
                         let cx = Cx { cattle, state: &states.$module, project, receiver, request };
-                        <$module::$kind as Kind>::execute(&cx, c, step, dry_run).await
+                        run!($hold, <$module::$kind as Kind>::execute(&cx, c, step, dry_run))
                     } ),+
                 }
             }

@@ -11,7 +11,6 @@ use std::borrow::Cow;
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
-use serde::Serialize;
 
 use crate::cattle::CattleError;
 
@@ -98,11 +97,28 @@ impl Error {
     }
 
     /// Status, Cattle-style code, message and field at fault.
-    pub fn parts(&self) -> (StatusCode, &'static str, String, Option<&str>) {
-        use StatusCode as S;
-        let msg = self.to_string();
+    pub fn parts(&self) -> (StatusCode, &'static str, Cow<'_, str>, Option<&str>) {
+        let (status, code, field) = self.class();
+        (status, code, self.message(), field)
+    }
+
+    /// What the caller is told: the same for every token that does not verify.
+    fn message(&self) -> Cow<'_, str> {
         match self {
-            Error::BadRequest(_) => (S::BAD_REQUEST, "BadRequest", msg, None),
+            Error::Token {
+                class: TokenRefusal::Untrusted,
+                ..
+            } => Cow::Borrowed(UNTRUSTED_TOKEN),
+            _ => Cow::Owned(self.to_string()),
+        }
+    }
+
+    /// Status, Cattle-style code and field at fault: what `parts` says besides the message,
+    /// without formatting it.
+    fn class(&self) -> (StatusCode, &'static str, Option<&str>) {
+        use StatusCode as S;
+        match self {
+            Error::BadRequest(_) => (S::BAD_REQUEST, "BadRequest", None),
             Error::Invalid {
                 status,
                 code,
@@ -111,49 +127,43 @@ impl Error {
             } => (
                 S::from_u16(*status).unwrap_or(S::BAD_REQUEST),
                 code,
-                msg,
                 field.as_deref(),
             ),
             Error::Token { class, .. } => match class {
-                TokenRefusal::Malformed => (S::BAD_REQUEST, "InvalidToken", msg, Some("token")),
-                TokenRefusal::Untrusted => (
-                    S::UNAUTHORIZED,
-                    "InvalidToken",
-                    UNTRUSTED_TOKEN.into(),
-                    Some("token"),
-                ),
-                TokenRefusal::Expired => (S::UNAUTHORIZED, "InvalidToken", msg, Some("token")),
+                TokenRefusal::Malformed => (S::BAD_REQUEST, "InvalidToken", Some("token")),
+                TokenRefusal::Untrusted => (S::UNAUTHORIZED, "InvalidToken", Some("token")),
+                TokenRefusal::Expired => (S::UNAUTHORIZED, "InvalidToken", Some("token")),
             },
-            Error::Unauthorized(_) => (S::UNAUTHORIZED, "Unauthorized", msg, None),
-            Error::Forbidden(_) => (S::FORBIDDEN, "Forbidden", msg, None),
-            Error::NotFound(_) => (S::NOT_FOUND, "NotFound", msg, None),
-            Error::MethodNotAllowed(_) => (S::METHOD_NOT_ALLOWED, "MethodNotAllowed", msg, None),
-            Error::PayloadTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "PayloadTooLarge", msg, None),
-            Error::UriTooLong => (S::URI_TOO_LONG, "UriTooLong", msg, None),
-            Error::Gone(_) => (S::GONE, "Gone", msg, None),
-            Error::Unprocessable(_) => (S::UNPROCESSABLE_ENTITY, "Unprocessable", msg, None),
-            Error::Busy { .. } => (S::SERVICE_UNAVAILABLE, "Busy", msg, None),
+            Error::Unauthorized(_) => (S::UNAUTHORIZED, "Unauthorized", None),
+            Error::Forbidden(_) => (S::FORBIDDEN, "Forbidden", None),
+            Error::NotFound(_) => (S::NOT_FOUND, "NotFound", None),
+            Error::MethodNotAllowed(_) => (S::METHOD_NOT_ALLOWED, "MethodNotAllowed", None),
+            Error::PayloadTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "PayloadTooLarge", None),
+            Error::UriTooLong => (S::URI_TOO_LONG, "UriTooLong", None),
+            Error::Gone(_) => (S::GONE, "Gone", None),
+            Error::Unprocessable(_) => (S::UNPROCESSABLE_ENTITY, "Unprocessable", None),
+            Error::Busy { .. } => (S::SERVICE_UNAVAILABLE, "Busy", None),
             Error::Cattle(c) => match c {
-                CattleError::Timeout(_) => (S::GATEWAY_TIMEOUT, "CattleTimeout", msg, None),
+                CattleError::Timeout(_) => (S::GATEWAY_TIMEOUT, "CattleTimeout", None),
                 CattleError::Unreachable(_) | CattleError::CircuitOpen { .. } => {
-                    (S::SERVICE_UNAVAILABLE, "CattleUnavailable", msg, None)
+                    (S::SERVICE_UNAVAILABLE, "CattleUnavailable", None)
                 }
                 // hookgate's own account is refused: a setting to fix, then a retry works.
                 CattleError::ServiceAccountRefused => {
-                    (S::SERVICE_UNAVAILABLE, "CattleServiceAccount", msg, None)
+                    (S::SERVICE_UNAVAILABLE, "CattleServiceAccount", None)
                 }
                 // Busy (409) and overloaded (429) are worth a retry later.
                 CattleError::Rejected {
                     status: 409 | 429, ..
-                } => (S::SERVICE_UNAVAILABLE, "CattleBusy", msg, None),
+                } => (S::SERVICE_UNAVAILABLE, "CattleBusy", None),
                 CattleError::Upstream { .. }
                 | CattleError::Rejected { .. }
                 | CattleError::ActionNotAvailable { .. }
                 | CattleError::Decode(_)
-                | CattleError::ForeignLink => (S::BAD_GATEWAY, "CattleError", msg, None),
-                CattleError::Encode(_) => (S::INTERNAL_SERVER_ERROR, "InternalError", msg, None),
+                | CattleError::ForeignLink => (S::BAD_GATEWAY, "CattleError", None),
+                CattleError::Encode(_) => (S::INTERNAL_SERVER_ERROR, "InternalError", None),
             },
-            Error::Internal(_) => (S::INTERNAL_SERVER_ERROR, "InternalError", msg, None),
+            Error::Internal(_) => (S::INTERNAL_SERVER_ERROR, "InternalError", None),
         }
     }
 
@@ -172,22 +182,22 @@ impl Error {
     }
 
     pub fn status(&self) -> StatusCode {
-        self.parts().0
+        self.class().0
     }
 
     /// The response: Cattle's error envelope as JSON.
     pub fn response(&self) -> Response<Full<Bytes>> {
         let (status, code, message, field) = self.parts();
-        let body = ErrorBody {
-            kind: "error",
-            status: status.as_u16(),
-            code,
-            message: &message,
-            field_name: field,
-        };
-        // Serializing strings and integers cannot fail.
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        let mut r = Response::new(Full::new(Bytes::from(bytes)));
+        // Rancher's error envelope: type, status, code, message, fieldName when there is one.
+        let mut body = crate::json::JsonObject::new();
+        body.str("type", "error")
+            .int("status", status.as_u16())
+            .str("code", code)
+            .str("message", &message);
+        if let Some(field) = field {
+            body.str("fieldName", field);
+        }
+        let mut r = Response::new(Full::new(Bytes::from(body.finish())));
         *r.status_mut() = status;
         let h = r.headers_mut();
         h.insert(
@@ -208,22 +218,55 @@ impl Error {
     }
 }
 
-/// Rancher's error envelope.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ErrorBody<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    status: u16,
-    code: &'a str,
-    message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field_name: Option<&'a str>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body_util::BodyExt as _;
+
+    /// Rancher's error envelope, as serde writes it: what `Error::response` must write.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ErrorBody<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        status: u16,
+        code: &'a str,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        field_name: Option<&'a str>,
+    }
+
+    #[tokio::test]
+    async fn the_envelope_is_byte_for_byte_what_serde_writes() {
+        let errors = [
+            Error::BadRequest("plain".into()),
+            Error::BadRequest("quotes \" and \\ backslashes, a tab\t, ESC\u{1b}, DEL\u{7f}".into()),
+            Error::BadRequest("non-ASCII: é → 💥".into()),
+            Error::invalid(422, "InvalidOption", "serviceId", "bad \"id\""),
+            Error::Token {
+                class: TokenRefusal::Untrusted,
+                detail: "x",
+            },
+            Error::MethodNotAllowed("POST"),
+        ];
+        for e in errors {
+            let (status, code, message, field) = e.parts();
+            let want = serde_json::to_vec(&ErrorBody {
+                kind: "error",
+                status: status.as_u16(),
+                code,
+                message: &message,
+                field_name: field,
+            })
+            .expect("serializes");
+            let body = e.response().into_body().collect().await.expect("body");
+            assert_eq!(
+                String::from_utf8_lossy(&body.to_bytes()),
+                String::from_utf8_lossy(&want),
+                "{e:?}"
+            );
+        }
+    }
     use std::time::Duration;
 
     fn token(class: TokenRefusal) -> Error {

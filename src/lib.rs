@@ -37,6 +37,7 @@ pub mod drivers;
 pub mod edge;
 pub mod error;
 pub mod http;
+pub mod json;
 pub mod jwt;
 pub mod keyed;
 pub mod legacy;

@@ -52,11 +52,10 @@ pub fn route(path: &str) -> Route<'_> {
 }
 
 /// Serves one request. Never fails: every error becomes a response.
-pub async fn dispatch(app: &App, req: Request<Incoming>) -> Resp {
+pub async fn dispatch(app: &App, conn: Conn, req: Request<Incoming>) -> Resp {
     if req.uri().path_and_query().map_or(0, |p| p.as_str().len()) > MAX_URI {
         return Error::UriTooLong.response();
     }
-    let conn = req.extensions().get::<Conn>().copied().unwrap_or_default();
     let (parts, body) = req.into_parts();
     let r = route(parts.uri.path());
     let read = parts.method == Method::GET || parts.method == Method::HEAD;
@@ -71,7 +70,7 @@ pub async fn dispatch(app: &App, req: Request<Incoming>) -> Resp {
             resp
         }
         Route::Healthz if read => text(StatusCode::OK, "ok\n"),
-        Route::Readyz if read => match app.cattle.check_root(Auth::Service).await {
+        Route::Readyz if read => match Box::pin(app.cattle.check_root(Auth::Service)).await {
             Ok(()) => text(StatusCode::OK, "ready\n"),
             Err(e) => Error::Cattle(e).response(),
         },
@@ -106,7 +105,8 @@ pub async fn dispatch(app: &App, req: Request<Incoming>) -> Resp {
         Route::Api(_) if conn.surface == Surface::Public => {
             Error::NotFound("no such route".into()).response()
         }
-        Route::Api(rest) => crate::api::handle(app, rest, &parts, body, conn).await,
+        // Boxed: the API's future is several KiB, and every request's future would carry it.
+        Route::Api(rest) => Box::pin(crate::api::handle(app, rest, &parts, body, conn)).await,
         // The page is the front deployment's: behind Cattle's proxy, Rancher's UI is there.
         Route::Ui(asset) if read && conn.surface == Surface::Front => crate::ui::response(asset),
         Route::Ui(_) if conn.surface == Surface::Front => {

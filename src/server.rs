@@ -5,7 +5,7 @@
 //! every builder has a timer; a plain connection must send its first byte within the header
 //! timeout (the auto builder reads the protocol version without a timer); TLS connections
 //! pick h1 or h2 from ALPN and the handshake itself has a deadline; HTTP/2 pings idle peers;
-//! header sizes and counts are bounded; a semaphore bounds concurrent connections.
+//! header sizes and counts are bounded (the count by hyper's own limit); a semaphore bounds concurrent connections.
 //!
 //! One server may own several listeners (the proxy deployment has an internal one for Cattle
 //! and a public one for triggers); each says which [`Surface`] it serves.
@@ -30,7 +30,6 @@ use crate::config::Limits;
 use crate::http::{Conn, Surface};
 
 const MAX_HEADER_BYTES: usize = 32 * 1024;
-const MAX_HEADERS: usize = 64;
 
 /// One bound socket and what it serves.
 pub struct Listener {
@@ -220,10 +219,9 @@ fn service(
 > + Clone
        + Send
        + 'static {
-    service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+    service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let app = app.clone();
-        req.extensions_mut().insert(conn);
-        async move { Ok::<_, Infallible>(crate::router::dispatch(&app, req).await) }
+        async move { Ok::<_, Infallible>(crate::router::dispatch(&app, conn, req).await) }
     })
 }
 
@@ -237,8 +235,10 @@ fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     b.http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .max_buf_size(MAX_HEADER_BYTES)
-        .max_headers(MAX_HEADERS);
+        // The header count keeps hyper's own bound, 100 (a 431 past it), on purpose: naming
+        // any count, even 100, makes hyper build its header array on the heap for every
+        // request (docs/serving.md, "Limits and timeouts").
+        .max_buf_size(MAX_HEADER_BYTES);
     b.http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(limits.header_timeout))

@@ -191,10 +191,11 @@ impl Kind for ForwardPost {
             .parse::<u16>()
             .map_err(|_| Error::Unprocessable(format!("invalid port {}", c.port)))?;
         let target = format!("{}:{}{}", c.service_name, c.port, c.path);
-        let mut details = Map::new();
-        details.insert("service".into(), c.service_name.clone().into());
-        details.insert("port".into(), c.port.clone().into());
-        details.insert("path".into(), c.path.clone().into());
+        let details = vec![
+            ("service", c.service_name.clone().into()),
+            ("port", c.port.clone().into()),
+            ("path", c.path.clone().into()),
+        ];
         if dry_run {
             return Ok(Outcome::Acted(Report::new(
                 "forwarded",

@@ -338,10 +338,11 @@ impl Kind for ScaleHost {
         let (up, _) = bounds.direction(step);
         if to == from {
             let bound = if up { "maximum" } else { "minimum" };
-            let mut details = Map::new();
-            details.insert("from".into(), from.into());
-            details.insert("to".into(), from.into());
-            details.insert("bound".into(), bound.into());
+            let details = vec![
+                ("from", from.into()),
+                ("to", from.into()),
+                ("bound", bound.into()),
+            ];
             return Ok(Outcome::Acted(Report {
                 from: Some(from),
                 to: Some(from),
@@ -357,14 +358,12 @@ impl Kind for ScaleHost {
             .unwrap_or(usize::MAX)
             .min(MAX_STEP as usize);
         let to = if up { from + n as i64 } else { from - n as i64 };
-        let mut details = Map::new();
-        details.insert("from".into(), from.into());
-        details.insert("to".into(), to.into());
+        let mut details: super::Details = vec![("from", from.into()), ("to", to.into())];
         let would = if dry_run { "would " } else { "" };
         let message = if up {
             let names = add(cx, c, &group, &taken, n, dry_run).await?;
             let message = format!("{would}add {n} host(s) ({}): {from} → {to}", names.join(", "));
-            details.insert("created".into(), json!(names));
+            details.push(("created", json!(names)));
             message
         } else {
             let removed = remove(cx, c, &group, n, dry_run).await?;
@@ -374,7 +373,7 @@ impl Kind for ScaleHost {
                 .iter()
                 .map(|h| json!({"id": h.id, "name": display_name(h), "state": h.state}))
                 .collect();
-            details.insert("removed".into(), Value::Array(list));
+            details.push(("removed", Value::Array(list)));
             message
         };
         Ok(Outcome::Acted(Report {

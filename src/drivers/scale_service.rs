@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use super::fields::{field, known_only, non_empty, read};
 use super::scale::{Bounds, ScaleAction};
-use super::{Cx, Kind, OnResolved, Outcome, Parse, Policy, Report, Settings, Step};
+use super::{Cx, Details, Kind, OnResolved, Outcome, Parse, Policy, Report, Settings, Step};
 use crate::cattle::{Auth, Cattle, CattleError};
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::error::Error;
@@ -355,10 +355,9 @@ impl Kind for ScaleService {
             max: c.max,
         };
         let (from, to) = if dry_run {
-            // A dry run decides from what hookgate believes now and joins no batch.
-            let current = cx
-                .state
-                .current(cx.cattle, &key, false)
+            // A dry run decides from what hookgate believes now and joins no batch. (Boxed:
+            // a Cattle read's future would make every trigger's future larger.)
+            let current = Box::pin(cx.state.current(cx.cattle, &key, false))
                 .await
                 .map_err(|f| f.error(id))?;
             batch::apply(current, [&step]).0[0]
@@ -402,15 +401,15 @@ impl Kind for ScaleService {
     }
 }
 
-fn details(id: &str, from: i64, to: i64, bound: Option<&str>) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("serviceId".into(), id.into());
-    m.insert("from".into(), from.into());
-    m.insert("to".into(), to.into());
+fn details(id: &str, from: i64, to: i64, bound: Option<&str>) -> Details {
+    let mut d = Vec::with_capacity(4);
+    d.push(("serviceId", id.into()));
+    d.push(("from", from.into()));
+    d.push(("to", to.into()));
     if let Some(b) = bound {
-        m.insert("bound".into(), b.into());
+        d.push(("bound", b.into()));
     }
-    m
+    d
 }
 
 /// Reads the service and checks it can still be scaled.

@@ -399,10 +399,11 @@ impl Kind for ServiceUpgrade {
             .iter()
             .map(|p| format!("{}/{}:{}", p.registry, p.repository, p.tag.as_deref().unwrap_or("")))
             .collect();
-        let mut details = Map::new();
-        details.insert("pushed".into(), json!(pushed));
-        details.insert("upgrading".into(), Value::Array(upgrading));
-        details.insert("skipped".into(), Value::Array(skipped_json));
+        let details = vec![
+            ("pushed", json!(pushed)),
+            ("upgrading", Value::Array(upgrading)),
+            ("skipped", Value::Array(skipped_json)),
+        ];
         let n = plans.len();
         let (outcome, message) = match (n, dry_run) {
             (0, _) => (
