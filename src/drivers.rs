@@ -46,11 +46,14 @@ pub fn labels_text(labels: &Labels) -> String {
 /// hint for a load balancer, checked against the token on every trigger.
 pub fn route(project: &str, config: &DriverConfig) -> u32 {
     use sha2::Digest as _;
+    let (variant, target) = config.target();
     let d = sha2::Sha256::new()
         .chain_update(b"hookgate route\0")
         .chain_update(project.as_bytes())
         .chain_update(b"\0")
-        .chain_update(config.target().as_bytes())
+        .chain_update(variant.as_bytes())
+        .chain_update(b":")
+        .chain_update(target.as_bytes())
         .finalize();
     u32::from_be_bytes([d[0], d[1], d[2], d[3]])
 }
@@ -287,7 +290,7 @@ pub trait Kind {
     /// What the receiver acts on, as text (a service, a host group, a selector): receivers
     /// with the same target share a routing parameter, so a load balancer sends them to
     /// one replica (docs/operating.md, "More than one replica").
-    fn target(config: &Self::Config) -> String;
+    fn target(config: &Self::Config) -> Cow<'_, str>;
 
     /// Rancher's creation checks against Cattle, with the given credentials.
     fn validate(
@@ -429,9 +432,9 @@ macro_rules! drivers {
                 match self { $( DriverConfig::$variant(c) => <$module::$kind as Kind>::policy(c) ),+ }
             }
 
-            /// What the receiver acts on (see [`Kind::target`]), with its driver's name.
-            pub fn target(&self) -> String {
-                match self { $( DriverConfig::$variant(c) => format!("{}:{}", stringify!($variant), <$module::$kind as Kind>::target(c)) ),+ }
+            /// What the receiver acts on (see [`Kind::target`]), and its driver's name.
+            pub fn target(&self) -> (&'static str, Cow<'_, str>) {
+                match self { $( DriverConfig::$variant(c) => (stringify!($variant), <$module::$kind as Kind>::target(c)) ),+ }
             }
 
             /// Rancher's creation checks against Cattle, with the caller's credentials.
@@ -552,5 +555,40 @@ pub mod fields {
             m.extend(e);
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Trigger URLs already handed out carry their route: its value never changes. The
+    /// expected digests were computed outside this code, from the documented input
+    /// (`hookgate route\0<project>\0<Driver>:<target>`).
+    #[test]
+    fn routes_of_handed_out_urls_stay_the_same() {
+        let bounds = (ScaleAction::Up, 1, 0, 4, 0, OnResolved::Ignore);
+        let service = DriverConfig::ScaleService(ScaleServiceConfig {
+            service_id: "1s1".into(),
+            action: bounds.0,
+            amount: bounds.1,
+            min: bounds.2,
+            max: bounds.3,
+            cooldown_seconds: bounds.4,
+            on_resolved: bounds.5,
+        });
+        let hosts = DriverConfig::ScaleHost(Box::new(ScaleHostConfig {
+            host_selector: None,
+            host_template_id: Some("1ht1".into()),
+            action: bounds.0,
+            amount: bounds.1,
+            min: bounds.2,
+            max: bounds.3,
+            delete_option: None,
+            cooldown_seconds: bounds.4,
+            on_resolved: bounds.5,
+        }));
+        assert_eq!(format!("{:08x}", route("1a5", &service)), "63c9767e");
+        assert_eq!(format!("{:08x}", route("1a5", &hosts)), "0b27fa60");
     }
 }

@@ -3,7 +3,9 @@
 //! status classes, cache names), so cardinality is bounded; no label ever holds an id, a URL
 //! or a token.
 
+use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
+use std::thread::LocalKey;
 use std::time::Duration;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
@@ -141,10 +143,36 @@ pub fn circuit(open: bool) {
 
 /// Counts one trigger. `driver` and `outcome` must come from closed sets of names.
 pub fn count_trigger(driver: &'static str, outcome: &'static str) {
-    metrics()
-        .triggers
-        .get_or_create(&TriggerLabels { driver, outcome })
-        .inc();
+    thread_local! {
+        static SEEN: Seen<TriggerLabels> = const { RefCell::new(Vec::new()) };
+    }
+    inc(
+        &SEEN,
+        &metrics().triggers,
+        TriggerLabels { driver, outcome },
+    );
+}
+
+/// The counters of a family this thread has already incremented, by label set.
+/// `Family::get_or_create` hashes the labels and takes a lock on every call, and the trigger
+/// path counts the same few label sets over and over; label sets are closed (a handful of
+/// `&'static str`), so the list stays short and a scan of it is cheaper than the hash.
+type Seen<L> = RefCell<Vec<(L, Counter)>>;
+
+fn inc<L>(seen: &'static LocalKey<Seen<L>>, family: &Family<L, Counter>, labels: L)
+where
+    L: Clone + std::hash::Hash + Eq,
+{
+    seen.with_borrow_mut(|seen| {
+        if let Some((_, c)) = seen.iter().find(|(l, _)| *l == labels) {
+            c.inc();
+            return;
+        }
+        // A clone shares the family's counter.
+        let c = family.get_or_create(&labels).clone();
+        c.inc();
+        seen.push((labels, c));
+    });
 }
 
 /// Records one Cattle call: its duration and how it ended (`2xx`, `4xx`, `5xx`, `other`,
@@ -157,11 +185,11 @@ pub fn observe_cattle_call(elapsed: Duration, result: &'static str) {
 }
 
 pub fn count_cache(cache: &'static str, hit: bool) {
+    thread_local! {
+        static SEEN: Seen<CacheLabels> = const { RefCell::new(Vec::new()) };
+    }
     let result = if hit { "hit" } else { "miss" };
-    metrics()
-        .cache
-        .get_or_create(&CacheLabels { cache, result })
-        .inc();
+    inc(&SEEN, &metrics().cache, CacheLabels { cache, result });
 }
 
 /// Records one scale write and how many triggers' steps it carried.
@@ -179,10 +207,10 @@ pub fn count_upgrade(result: &'static str) {
 
 /// Counts a refused trigger.
 pub fn count_refusal(reason: &'static str) {
-    metrics()
-        .refusals
-        .get_or_create(&RefusalLabels { reason })
-        .inc();
+    thread_local! {
+        static SEEN: Seen<RefusalLabels> = const { RefCell::new(Vec::new()) };
+    }
+    inc(&SEEN, &metrics().refusals, RefusalLabels { reason });
 }
 
 /// Where the count of dropped log lines is read from (set once, by the log's writer).
@@ -257,6 +285,28 @@ fn classic(open_metrics: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_remembered_per_thread_all_reach_the_exposition() {
+        let sample = |text: &str| {
+            text.lines()
+                .find(|l| l.contains("reason=\"a test's own reason\""))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|n| n.parse::<u64>().ok())
+        };
+        for _ in 0..3 {
+            count_refusal("a test's own reason");
+        }
+        std::thread::spawn(|| {
+            count_refusal("a test's own reason");
+            count_refusal("a test's own reason");
+        })
+        .join()
+        .expect("thread");
+        count_refusal("a test's own reason");
+        assert_eq!(sample(&render()), Some(6));
+        assert_eq!(sample(&render_classic()), Some(6));
+    }
 
     #[test]
     fn the_classic_format_names_counters_by_their_samples() {

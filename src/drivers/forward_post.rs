@@ -4,6 +4,8 @@
 //! agent travel: never the token, the query, cookies or authorization. The service's answer
 //! comes back to the sender (a 5xx as 502).
 
+use std::borrow::Cow;
+
 use serde_json::{json, Map, Value};
 
 use super::fields::{bad, field, known_only, missing, non_empty, read};
@@ -144,8 +146,8 @@ impl Kind for ForwardPost {
         })
     }
 
-    fn target(c: &ForwardPostConfig) -> String {
-        c.service_name.clone()
+    fn target(c: &ForwardPostConfig) -> Cow<'_, str> {
+        Cow::Borrowed(&c.service_name)
     }
 
     fn policy(_: &ForwardPostConfig) -> Option<Policy> {

@@ -6,6 +6,8 @@
 //! `error` do not count. Changes of one project's hosts run one after another in this
 //! replica; one trigger adds or removes at most 100 hosts.
 
+use std::borrow::Cow;
+
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -261,11 +263,11 @@ impl Kind for ScaleHost {
         ))
     }
 
-    fn target(c: &ScaleHostConfig) -> String {
+    fn target(c: &ScaleHostConfig) -> Cow<'_, str> {
         match (&c.host_selector, &c.host_template_id) {
-            (Some(labels), _) => format!("selector:{}", crate::drivers::labels_text(labels)),
-            (None, Some(t)) => format!("template:{t}"),
-            (None, None) => String::new(),
+            (Some(labels), _) => format!("selector:{}", crate::drivers::labels_text(labels)).into(),
+            (None, Some(t)) => format!("template:{t}").into(),
+            (None, None) => Cow::Borrowed(""),
         }
     }
 

@@ -4,6 +4,8 @@
 //! own clamp, so no update is lost; the scale is trusted from the cache for `--scale-ttl-ms`
 //! and refreshed from every Cattle answer, so a busy service is written without reads.
 
+use std::borrow::Cow;
+
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map, Value};
@@ -289,8 +291,8 @@ impl Kind for ScaleService {
         Ok(ScaleServiceConfig::new(service_id, bounds))
     }
 
-    fn target(c: &ScaleServiceConfig) -> String {
-        c.service_id.clone()
+    fn target(c: &ScaleServiceConfig) -> Cow<'_, str> {
+        Cow::Borrowed(&c.service_id)
     }
 
     fn policy(c: &ScaleServiceConfig) -> Option<Policy> {

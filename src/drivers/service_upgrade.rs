@@ -7,6 +7,8 @@
 //! and counted. A service mid-upgrade is finished first. A push for a service whose upgrade
 //! is still running waits for it, and only the newest waiting push is applied.
 
+use std::borrow::Cow;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -362,8 +364,8 @@ impl Kind for ServiceUpgrade {
         Ok(c)
     }
 
-    fn target(c: &ServiceUpgradeConfig) -> String {
-        crate::drivers::labels_text(&c.service_selector)
+    fn target(c: &ServiceUpgradeConfig) -> Cow<'_, str> {
+        crate::drivers::labels_text(&c.service_selector).into()
     }
 
     fn policy(_: &ServiceUpgradeConfig) -> Option<Policy> {
