@@ -15,6 +15,7 @@ use crate::http::{Conn, Surface};
 use crate::jwt::RancherKey;
 use crate::keyed::{KeyedState, Lease};
 use crate::legacy::LegacyReceivers;
+use crate::pair::Pair;
 use crate::policy::ReceiverState;
 use crate::receiver::ReceiverId;
 use crate::token::KeyRing;
@@ -115,15 +116,15 @@ impl App {
         key: Option<&str>,
         token: Option<&str>,
     ) -> Result<bool, Error> {
-        let cache_key = (project.to_owned(), id);
-        if let Some(v) = self.revocations.get(&cache_key).await {
+        let name = (project, id);
+        if let Some(v) = self.revocations.get(&name as &dyn Pair<ReceiverId>).await {
             crate::metrics::count_cache("revocation", true);
             return v.map_err(Error::Cattle);
         }
         crate::metrics::count_cache("revocation", false);
         // The look-up (a Cattle call, several KiB of future state) lives on the heap, so
         // that the cache hit above — every trigger but one per interval — does not carry it.
-        Box::pin(self.look_up_record(cache_key, project, key, token)).await
+        Box::pin(self.look_up_record((project.to_owned(), id), project, key, token)).await
     }
 
     /// [`App::record_exists`] on a cache miss: concurrent misses share one look-up.

@@ -43,6 +43,7 @@ pub mod keyed;
 pub mod legacy;
 pub mod logging;
 pub mod metrics;
+pub mod pair;
 pub mod policy;
 pub mod receiver;
 pub mod registry;

@@ -17,6 +17,7 @@ use super::{Cx, Details, Kind, OnResolved, Outcome, Parse, Policy, Report, Setti
 use crate::cattle::{Auth, Cattle, CattleError};
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::error::Error;
+use crate::pair::Pair;
 
 pub mod batch;
 
@@ -65,7 +66,8 @@ impl ScaleServiceConfig {
 /// The most steps one write carries.
 const MAX_BATCH: usize = 256;
 
-/// (project, service id).
+/// (project, service id), owned by the cache and the queues; looked up as a borrowed
+/// [`Pair`], so a trigger that only reads allocates no key.
 type Key = (String, String);
 
 /// This replica's view of the services it scales. Cheap to clone.
@@ -120,7 +122,7 @@ impl State {
 
     /// The scale, when no batch of the service is in flight, its cached scale is trusted, and
     /// `step` would leave it where it is (a receiver at its bound).
-    async fn unmoved(&self, key: &Key, step: &batch::Step) -> Option<i64> {
+    async fn unmoved(&self, key: &dyn Pair<str>, step: &batch::Step) -> Option<i64> {
         if batch::busy(&self.0.queues, key) {
             return None;
         }
@@ -133,15 +135,24 @@ impl State {
     /// the service's writer may `remember` what it read: a read by anyone else can finish
     /// after a write it started before, and caching it would put an older scale over a
     /// newer one — and the next batch would write from it, losing steps.
-    async fn current(&self, cattle: &Cattle, key: &Key, remember: bool) -> Result<i64, Failure> {
+    async fn current(
+        &self,
+        cattle: &Cattle,
+        key: &dyn Pair<str>,
+        remember: bool,
+    ) -> Result<i64, Failure> {
         if let Some(s) = self.0.scales.get(key).await {
             crate::metrics::count_cache("scale", true);
             return Ok(s);
         }
         crate::metrics::count_cache("scale", false);
-        let s = current_scale(cattle, &key.0, &key.1).await?;
+        let (project, id) = key.parts();
+        let s = current_scale(cattle, project, id).await?;
         if remember {
-            self.0.scales.insert(key.clone(), s).await;
+            self.0
+                .scales
+                .insert((project.to_owned(), id.to_owned()), s)
+                .await;
         }
         Ok(s)
     }
@@ -347,7 +358,8 @@ impl Kind for ScaleService {
         dry_run: bool,
     ) -> Result<Outcome, Error> {
         let id = c.service_id.as_str();
-        let key = (cx.project.to_owned(), id.to_owned());
+        let name = (cx.project, id);
+        let key: &dyn Pair<str> = &name;
         let bounds = c.bounds();
         let (up, amount) = bounds.direction(step);
         let step = batch::Step {
@@ -359,16 +371,17 @@ impl Kind for ScaleService {
         let (from, to) = if dry_run {
             // A dry run decides from what hookgate believes now and joins no batch. (Boxed:
             // a Cattle read's future would make every trigger's future larger.)
-            let current = Box::pin(cx.state.current(cx.cattle, &key, false))
+            let current = Box::pin(cx.state.current(cx.cattle, key, false))
                 .await
                 .map_err(|f| f.error(id))?;
             batch::apply(current, [&step]).0[0]
-        } else if let Some(unmoved) = cx.state.unmoved(&key, &step).await {
+        } else if let Some(unmoved) = cx.state.unmoved(key, &step).await {
             // Nothing in flight and a trusted scale this step cannot move: a batch would
             // answer the same, so none is started.
             (unmoved, unmoved)
         } else {
             let (done, answer) = oneshot::channel();
+            let key: Key = (cx.project.to_owned(), id.to_owned());
             if batch::join(&cx.state.0.queues, &key, Waiter { step, done }) {
                 tokio::spawn(write_batches(cx.cattle.clone(), cx.state.clone(), key));
             }

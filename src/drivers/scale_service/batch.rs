@@ -98,8 +98,12 @@ pub fn join<K: Hash + Eq + Clone, W>(g: &impl Guard<Queues<K, W>>, key: &K, w: W
     })
 }
 
-/// Whether a batch of `key` is in flight.
-pub fn busy<K: Hash + Eq + Clone, W>(g: &impl Guard<Queues<K, W>>, key: &K) -> bool {
+/// Whether a batch of `key` is in flight (`key` may be a borrowed form of `K`).
+pub fn busy<K, Q, W>(g: &impl Guard<Queues<K, W>>, key: &Q) -> bool
+where
+    K: Hash + Eq + std::borrow::Borrow<Q>,
+    Q: Hash + Eq + ?Sized,
+{
     g.with(|q| q.waiting.contains_key(key))
 }
 
