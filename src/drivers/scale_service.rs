@@ -77,7 +77,9 @@ pub struct State(Arc<Shared>);
 struct Shared {
     /// (project, service id) → scale, refreshed from every Cattle answer and trusted for
     /// `--scale-ttl-ms`.
-    scales: moka::future::Cache<Key, i64>,
+    /// A synchronous cache: it is only read and written, never loaded through (so nothing to
+    /// coalesce), and its look-up then adds no future state to every trigger's.
+    scales: moka::sync::Cache<Key, i64>,
     /// Steps waiting for their service's batch (group commit).
     queues: Mutex<batch::Queues<Key, Waiter>>,
 }
@@ -122,11 +124,11 @@ impl State {
 
     /// The scale, when no batch of the service is in flight, its cached scale is trusted, and
     /// `step` would leave it where it is (a receiver at its bound).
-    async fn unmoved(&self, key: &dyn Pair<str>, step: &batch::Step) -> Option<i64> {
+    fn unmoved(&self, key: &dyn Pair<str>, step: &batch::Step) -> Option<i64> {
         if batch::busy(&self.0.queues, key) {
             return None;
         }
-        let current = self.0.scales.get(key).await?;
+        let current = self.0.scales.get(key)?;
         crate::metrics::count_cache("scale", true);
         (step.after(current) == current).then_some(current)
     }
@@ -141,7 +143,7 @@ impl State {
         key: &dyn Pair<str>,
         remember: bool,
     ) -> Result<i64, Failure> {
-        if let Some(s) = self.0.scales.get(key).await {
+        if let Some(s) = self.0.scales.get(key) {
             crate::metrics::count_cache("scale", true);
             return Ok(s);
         }
@@ -149,10 +151,7 @@ impl State {
         let (project, id) = key.parts();
         let s = current_scale(cattle, project, id).await?;
         if remember {
-            self.0
-                .scales
-                .insert((project.to_owned(), id.to_owned()), s)
-                .await;
+            self.0.scales.insert((project.to_owned(), id.to_owned()), s);
         }
         Ok(s)
     }
@@ -184,7 +183,7 @@ async fn write_batches(cattle: Cattle, state: State, key: Key) {
             let (moves, last) = batch::apply(current, batch.iter().map(|w| &w.step));
             if last != current {
                 match cattle.set_scale(Auth::Service, &key.0, &key.1, last).await {
-                    Ok(svc) => state.0.scales.insert(key.clone(), svc.scale.unwrap_or(last)).await,
+                    Ok(svc) => state.0.scales.insert(key.clone(), svc.scale.unwrap_or(last)),
                     Err(e) => return Err(Failure::Cattle(e)),
                 }
             }
@@ -200,7 +199,7 @@ async fn write_batches(cattle: Cattle, state: State, key: Key) {
             }
             Err(f) => {
                 // Whatever happened, the cached scale can no longer be trusted.
-                state.0.scales.invalidate(&key).await;
+                state.0.scales.invalidate(&key);
                 for w in batch {
                     let _ = w.done.send(Err(f.clone()));
                 }
@@ -239,7 +238,7 @@ impl Kind for ScaleService {
 
     fn state(settings: &Settings) -> State {
         State(Arc::new(Shared {
-            scales: moka::future::Cache::builder()
+            scales: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(settings.scale_ttl)
                 .build(),
@@ -375,7 +374,7 @@ impl Kind for ScaleService {
                 .await
                 .map_err(|f| f.error(id))?;
             batch::apply(current, [&step]).0[0]
-        } else if let Some(unmoved) = cx.state.unmoved(key, &step).await {
+        } else if let Some(unmoved) = cx.state.unmoved(key, &step) {
             // Nothing in flight and a trusted scale this step cannot move: a batch would
             // answer the same, so none is started.
             (unmoved, unmoved)
