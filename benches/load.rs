@@ -1,7 +1,7 @@
 //! Load run on loopback: the trigger path beside a bare hyper server and beside the
 //! simulator called directly, measured in one run with `oha`.
 //!
-//!     cargo bench --bench load [-- --seconds N]   (needs `oha`: cargo install oha --locked)
+//!     cargo bench --bench load [-- --seconds N --rounds N]   (needs `oha`: cargo install oha --locked)
 //!
 //! The servers run in this process on core 0 — hookgate and the simulator each on a runtime
 //! of its own, so hookgate's CPU time can be told apart — and `oha` on core 1 (taskset).
@@ -92,11 +92,14 @@ fn main() {
         eprintln!("load: `oha` is not on PATH (cargo install oha --locked)");
         std::process::exit(1);
     }
-    let secs = std::env::args()
-        .skip_while(|a| a != "--seconds")
-        .nth(1)
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or(DEFAULT_SECS);
+    let flag = |name: &str| {
+        std::env::args()
+            .skip_while(|a| a != name)
+            .nth(1)
+            .and_then(|s| s.parse::<u64>().ok())
+    };
+    let secs = flag("--seconds").unwrap_or(DEFAULT_SECS);
+    let n_rounds = flag("--rounds").map_or(ROUNDS, |n| n.max(1) as usize);
     pin_to_core(0);
     // hookgate logs as in production (one line per acted trigger), to a file here.
     let log_path = std::env::temp_dir().join("hookgate-load.log");
@@ -122,10 +125,10 @@ fn main() {
     // shared machine hits every target alike; each ratio is taken within a round and the
     // median over rounds reported.
     let mut rounds: Vec<Vec<Sample>> = Vec::new();
-    for round in 1..=ROUNDS {
+    for round in 1..=n_rounds {
         let mut samples = Vec::new();
         for t in &targets {
-            eprintln!("load: round {round}/{ROUNDS}: {} …", t.name);
+            eprintln!("load: round {round}/{n_rounds}: {} …", t.name);
             let calls_before = sim_calls(&sim_rt, &probe);
             let cpu_before = edge_cpu_us();
             let r = oha(
@@ -206,7 +209,7 @@ fn main() {
             m.success * 100.0
         );
     }
-    println!("\nreq/s, p99, CPU: the median of {ROUNDS} closed-loop rounds ({CONNECTIONS} connections, {secs} s each);");
+    println!("\nreq/s, p99, CPU: the median of {n_rounds} closed-loop rounds ({CONNECTIONS} connections, {secs} s each);");
     println!("ratio = req/s relative to the first target;");
     println!("fixed = {secs} s at half that rate with latency correction;");
     println!("CPU µs/req = CPU time of the server's threads (edge runtime and log writer; the simulator's");
