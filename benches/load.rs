@@ -240,6 +240,17 @@ fn main() {
         |a: Option<usize>, b: Option<usize>| move |r: &[Sample]| Some(r[a?].rps / r[b?].rps);
     ratio("reject_vs_bare", &rps_ratio(refused, bare));
     ratio("unchanged_vs_bare", &rps_ratio(bound, bare));
+    // The same comparisons by CPU time per request (bare's over the target's): requests per
+    // second stop measuring the server once `oha`'s own core is the limit, as it is for the
+    // bare server on this machine; CPU time per request does not.
+    let cpu_ratio = |a: Option<usize>, b: Option<usize>| {
+        move |r: &[Sample]| {
+            let per = |s: &Sample| s.edge_cpu_us / s.requests.max(1.0);
+            Some(per(&r[b?]) / per(&r[a?]))
+        }
+    };
+    ratio("reject_vs_bare_by_cpu", &cpu_ratio(refused, bare));
+    ratio("unchanged_vs_bare_by_cpu", &cpu_ratio(bound, bare));
     ratio("scale_vs_direct", &rps_ratio(scaling, direct));
     ratio("cattle_calls_per_trigger", &|r: &[Sample]| {
         let s = &r[scaling?];
