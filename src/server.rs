@@ -236,8 +236,8 @@ fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         // The header count keeps hyper's own bound, 100 (a 431 past it), on purpose: naming
-        // any count, even 100, makes hyper build its header array on the heap for every
-        // request (docs/serving.md, "Limits and timeouts").
+        // any count, even 100, makes hyper fill its header array element by element and
+        // copy it, for every request (docs/serving.md, "Limits and timeouts").
         .max_buf_size(MAX_HEADER_BYTES);
     b.http2()
         .timer(TokioTimer::new())
