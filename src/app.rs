@@ -124,18 +124,17 @@ impl App {
         crate::metrics::count_cache("revocation", false);
         // The look-up (a Cattle call, several KiB of future state) lives on the heap, so
         // that the cache hit above — every trigger but one per interval — does not carry it.
-        Box::pin(self.look_up_record((project.to_owned(), id), project, key, token)).await
+        Box::pin(self.look_up_record(project, id, key, token)).await
     }
 
     /// [`App::record_exists`] on a cache miss: concurrent misses share one look-up.
     async fn look_up_record(
         &self,
-        cache_key: (String, ReceiverId),
         project: &str,
+        id: ReceiverId,
         key: Option<&str>,
         token: Option<&str>,
     ) -> Result<bool, Error> {
-        let id = cache_key.1;
         let look_up = async {
             let own_key;
             let key = match key {
@@ -167,7 +166,7 @@ impl App {
             }))
         };
         self.revocations
-            .get_with(cache_key, look_up)
+            .get_with((project.to_owned(), id), look_up)
             .await
             .map_err(Error::Cattle)
     }

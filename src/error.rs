@@ -131,8 +131,9 @@ impl Error {
             ),
             Error::Token { class, .. } => match class {
                 TokenRefusal::Malformed => (S::BAD_REQUEST, "InvalidToken", Some("token")),
-                TokenRefusal::Untrusted => (S::UNAUTHORIZED, "InvalidToken", Some("token")),
-                TokenRefusal::Expired => (S::UNAUTHORIZED, "InvalidToken", Some("token")),
+                TokenRefusal::Untrusted | TokenRefusal::Expired => {
+                    (S::UNAUTHORIZED, "InvalidToken", Some("token"))
+                }
             },
             Error::Unauthorized(_) => (S::UNAUTHORIZED, "Unauthorized", None),
             Error::Forbidden(_) => (S::FORBIDDEN, "Forbidden", None),
@@ -197,13 +198,8 @@ impl Error {
         if let Some(field) = field {
             body.str("fieldName", field);
         }
-        let mut r = Response::new(Full::new(Bytes::from(body.finish())));
-        *r.status_mut() = status;
+        let mut r = body.into_response(status);
         let h = r.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
         match self {
             Error::MethodNotAllowed(allow) => {
                 h.insert(header::ALLOW, HeaderValue::from_static(allow));

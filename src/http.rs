@@ -61,18 +61,7 @@ pub fn text(status: StatusCode, body: &str) -> Resp {
 
 pub fn json(status: StatusCode, v: &impl serde::Serialize) -> Resp {
     // Our bodies are maps of strings and numbers: serializing them cannot fail.
-    json_body(status, serde_json::to_vec(v).unwrap_or_default())
-}
-
-/// An answer whose JSON is already written.
-pub fn json_body(status: StatusCode, body: Vec<u8>) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
+    crate::json::response(status, serde_json::to_vec(v).unwrap_or_default())
 }
 
 /// Reads a request body within `limit` bytes and `timeout`. A declared length over the

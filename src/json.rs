@@ -3,6 +3,10 @@
 //! cost (docs/serving.md, "What a trigger costs"). The output is byte for byte what
 //! `serde_json` writes for the same fields in the same order.
 
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+
 /// A JSON object, its fields in the order written.
 pub struct JsonObject {
     buf: Vec<u8>,
@@ -82,6 +86,22 @@ impl JsonObject {
         self.buf.push(b'}');
         self.buf
     }
+
+    /// The object as an answer's body.
+    pub fn into_response(self, status: StatusCode) -> Response<Full<Bytes>> {
+        response(status, self.finish())
+    }
+}
+
+/// An answer whose JSON body is already written.
+pub fn response(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
 /// `s` as a JSON string. Strings with nothing to escape (the usual case: names, ids,

@@ -558,7 +558,7 @@ fn trigger_result(
     for (k, v) in outcome.details().iter() {
         o.value(k, v);
     }
-    crate::http::json_body(StatusCode::OK, o.finish())
+    o.into_response(StatusCode::OK)
 }
 
 /// Log lines per second for refused senders; the rest are counted, and the next line

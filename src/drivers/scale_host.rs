@@ -7,7 +7,6 @@
 //! replica; one trigger adds or removes at most 100 hosts.
 
 use std::borrow::Cow;
-
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};

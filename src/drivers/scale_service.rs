@@ -5,7 +5,6 @@
 //! and refreshed from every Cattle answer, so a busy service is written without reads.
 
 use std::borrow::Cow;
-
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map, Value};

@@ -8,7 +8,6 @@
 //! is still running waits for it, and only the newest waiting push is applied.
 
 use std::borrow::Cow;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -42,15 +42,20 @@ impl SimHandle {
 
     /// Adds a fault (`/_sim/faults`, docs/cattle.md).
     pub async fn fault(&self, fault: &serde_json::Value) {
+        self.post("/_sim/faults", fault, 201).await;
+    }
+
+    /// POSTs `body` to one of the simulator's control routes, which must answer `want`.
+    async fn post(&self, path: &str, body: &Value, want: u16) {
         let r = http(
             Method::POST,
-            &self.url("/_sim/faults"),
+            &self.url(path),
             None,
             &[],
-            Some(&fault.to_string()),
+            Some(&body.to_string()),
         )
         .await;
-        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.status, want, "{}", String::from_utf8_lossy(&r.body));
     }
 
     pub async fn clear_faults(&self) {
@@ -72,15 +77,7 @@ impl SimHandle {
     pub async fn set(&self, collection: &str, id: &str, fields: Value) {
         let body = serde_json::json!({"projectId": "1a5", "collection": collection, "id": id,
                                       "fields": fields});
-        let r = http(
-            Method::POST,
-            &self.url("/_sim/set"),
-            None,
-            &[],
-            Some(&body.to_string()),
-        )
-        .await;
-        assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+        self.post("/_sim/set", &body, 204).await;
     }
 }
 
