@@ -10,8 +10,8 @@
 //! median over rounds reported — and then a fixed-rate run at half its capacity with latency
 //! correction (an honest p99; closed-loop tools under-report stalls). hookgate logs as in
 //! production, to a file. Every run is bounded in time; nothing leaves 127.0.0.1. It ends
-//! with `ratio <name> <value>` lines a script can read. `LOAD_ONLY=<text>` runs the targets
-//! whose name contains it (for profiling). Outside `cargo bench` (for example under
+//! with `ratio <name> <value>` lines a script can read. `LOAD_ONLY=<text>[,<text>…]` runs the
+//! targets whose name contains one of them (for profiling). Outside `cargo bench` (for example under
 //! `cargo test --benches`) it does nothing.
 
 use std::net::SocketAddr;
@@ -116,10 +116,10 @@ fn main() {
     };
     let (edge_rt, sim_rt) = (runtime("edge"), runtime("sim"));
     let (mut targets, probe) = start_servers(&edge_rt, &sim_rt);
-    // LOAD_ONLY=<substring> runs only the matching targets (for profiling one of them); the
-    // ratio column is then relative to the first of them.
+    // LOAD_ONLY=<substring>[,<substring>…] runs only the matching targets (for profiling
+    // some of them); the ratio column is then relative to the first of them.
     if let Ok(only) = std::env::var("LOAD_ONLY") {
-        targets.retain(|t| t.name.contains(only.as_str()));
+        targets.retain(|t| only.split(',').any(|o| t.name.contains(o)));
     }
     // Closed-loop runs in rounds, the targets interleaved, so that a slow spell of this
     // shared machine hits every target alike; each ratio is taken within a round and the

@@ -121,10 +121,11 @@ impl State {
             .len()
     }
 
-    /// The scale, when no batch of the service is in flight, its cached scale is trusted, and
-    /// `step` would leave it where it is (a receiver at its bound).
+    /// The scale, when its cached scale is trusted, `step` would leave it where it is (a
+    /// receiver at its bound), and no step of the other direction is in flight
+    /// ([`batch::Queues::unopposed`]): then the step is answered without joining a batch.
     fn unmoved(&self, key: &dyn Pair<str>, step: &batch::Step) -> Option<i64> {
-        if batch::busy(&self.0.queues, key) {
+        if !batch::unopposed(&self.0.queues, key, step.up) {
             return None;
         }
         let current = self.0.scales.get(key)?;
@@ -374,13 +375,13 @@ impl Kind for ScaleService {
                 .map_err(|f| f.error(id))?;
             batch::apply(current, [&step]).0[0]
         } else if let Some(unmoved) = cx.state.unmoved(key, &step) {
-            // Nothing in flight and a trusted scale this step cannot move: a batch would
-            // answer the same, so none is started.
+            // A trusted scale this step cannot move, and nothing in flight that could bring
+            // it back within the step's reach: the step is answered first, without a batch.
             (unmoved, unmoved)
         } else {
             let (done, answer) = oneshot::channel();
             let key: Key = (cx.project.to_owned(), id.to_owned());
-            if batch::join(&cx.state.0.queues, &key, Waiter { step, done }) {
+            if batch::join(&cx.state.0.queues, &key, up, Waiter { step, done }) {
                 tokio::spawn(write_batches(cx.cattle.clone(), cx.state.clone(), key));
             }
             answer

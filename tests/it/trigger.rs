@@ -758,7 +758,8 @@ async fn group_edge(configs: &[ScaleServiceConfig]) -> (Edge, Vec<String>) {
             .await;
         urls.push(edge.trigger_url(&token));
     }
-    // Warm the scale cache, then slow Cattle down so that triggers pile up behind a write.
+    // A dry run (it reads the scale, but does not cache it: only a service's writer does),
+    // then slow Cattle down so that triggers pile up behind a write.
     let dry = format!("{}&dryRun=true", urls[0]);
     assert_eq!(http(Method::POST, &dry, None, &[], None).await.status, 200);
     edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "latencyMs": 50}"#)
@@ -858,4 +859,80 @@ async fn a_failed_batch_fails_all_its_triggers_and_retries_apply_once() {
     let retried = fire_all(&urls, 20).await;
     assert!(retried.iter().all(|r| r.status == 200));
     assert_eq!(edge.scale_of("1a5", "1s1").await, 22);
+}
+
+/// A trigger's answer as (status, outcome, from, to).
+fn answer(r: &Reply) -> (u16, String, i64, i64) {
+    let v = r.json();
+    let outcome = v["outcome"].as_str().unwrap_or_default().to_owned();
+    let n = |k: &str| v[k].as_i64().unwrap_or(-1);
+    (r.status.as_u16(), outcome, n("from"), n("to"))
+}
+
+/// Fires `url` in a task of its own and returns once Cattle has been asked to write 1s1 (so
+/// its batch is in flight).
+async fn in_flight(edge: &Edge, url: &str) -> tokio::task::JoinHandle<Reply> {
+    let url = url.to_owned();
+    let pending = tokio::spawn(async move { http(Method::POST, &url, None, &[], None).await });
+    let asked = eventually(|| async {
+        let writes = edge.called_writes().await;
+        writes
+            .iter()
+            .any(|w| w.contains("PUT") && w.contains("/services/1s1"))
+    })
+    .await;
+    assert!(asked, "the first trigger's write reached Cattle");
+    pending
+}
+
+/// While a batch of `up` steps is in flight, a trigger at its maximum is answered at once,
+/// from the trusted scale: steps of its own direction cannot bring the scale back within
+/// its reach, so it need not wait for them.
+#[tokio::test]
+async fn a_trigger_at_its_bound_is_answered_beside_a_batch_in_flight() {
+    use ScaleAction::Up;
+    let (edge, urls) = group_edge(&[cfg("1s1", Up, 1, 1, 100), cfg("1s1", Up, 1, 1, 2)]).await;
+    // The receiver at its bound, once: its batch reads the scale, and trusts it from then.
+    let r = http(Method::POST, &urls[1], None, &[], None).await;
+    assert_eq!(answer(&r), (200, "unchanged".into(), 2, 2));
+    edge.clear_faults().await;
+    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "latencyMs": 1000}"#)
+        .await;
+    let scaling = in_flight(&edge, &urls[0]).await;
+    let r = http(Method::POST, &urls[1], None, &[], None).await;
+    assert!(
+        !scaling.is_finished(),
+        "answered before the write in flight returned"
+    );
+    assert_eq!(answer(&r), (200, "unchanged".into(), 2, 2));
+    let r = scaling.await.expect("trigger task");
+    assert_eq!(answer(&r), (200, "scaled".into(), 2, 3));
+    edge.clear_faults().await;
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 3);
+}
+
+/// But a trigger at its maximum that arrives while a `down` is in flight joins the batch
+/// after it and is applied in arrival order: the `down` brings the scale back within its
+/// reach, so it scales back up (answering at once would have left the service one lower).
+#[tokio::test]
+async fn a_trigger_at_its_bound_waits_for_a_step_the_other_way() {
+    use ScaleAction::{Down, Up};
+    let (edge, urls) = group_edge(&[cfg("1s1", Down, 1, 1, 100), cfg("1s1", Up, 1, 1, 2)]).await;
+    // The receiver at its bound, once: its batch reads the scale, and trusts it from then.
+    let r = http(Method::POST, &urls[1], None, &[], None).await;
+    assert_eq!(answer(&r), (200, "unchanged".into(), 2, 2));
+    edge.clear_faults().await;
+    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "latencyMs": 500}"#)
+        .await;
+    let down = in_flight(&edge, &urls[0]).await;
+    let r = http(Method::POST, &urls[1], None, &[], None).await;
+    assert!(
+        down.is_finished(),
+        "the step at its bound was applied after the down"
+    );
+    assert_eq!(answer(&r), (200, "scaled".into(), 1, 2));
+    let r = down.await.expect("trigger task");
+    assert_eq!(answer(&r), (200, "scaled".into(), 2, 1));
+    edge.clear_faults().await;
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 2);
 }

@@ -8,6 +8,11 @@
 //! Whoever joins a service with no batch in flight becomes its writer and keeps taking
 //! batches until none waits; the decision "nothing waits, stop writing" is made under the
 //! same lock as every join, so no step is ever left behind.
+//!
+//! A step that would leave the scale where it is need not join at all (`unopposed`): while
+//! no step of the other direction has joined since the service's writer started, the steps
+//! in flight can only carry the scale further past that step's bound (an `up` never lowers
+//! it), so answering the step first changes neither the final scale nor any other answer.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
@@ -57,17 +62,36 @@ impl<T> Guard<T> for std::sync::Mutex<T> {
     }
 }
 
-/// Per service, the steps waiting. A service is present while a batch of it is being
+/// Per service, its work in flight. A service is present while a batch of it is being
 /// written (its writer removes it when nothing is left); so the map holds only services
 /// with work in flight.
 pub struct Queues<K, W> {
-    waiting: HashMap<K, VecDeque<W>>,
+    services: HashMap<K, Pending<W>>,
+}
+
+/// One service's work in flight: the steps waiting for its next batch, and which ways the
+/// steps that joined since its writer started go.
+struct Pending<W> {
+    waiting: VecDeque<W>,
+    ups: bool,
+    downs: bool,
+}
+
+impl<W> Pending<W> {
+    fn add(&mut self, up: bool, w: W) {
+        self.waiting.push_back(w);
+        if up {
+            self.ups = true;
+        } else {
+            self.downs = true;
+        }
+    }
 }
 
 impl<K, W> Default for Queues<K, W> {
     fn default() -> Self {
         Self {
-            waiting: HashMap::new(),
+            services: HashMap::new(),
         }
     }
 }
@@ -75,41 +99,66 @@ impl<K, W> Default for Queues<K, W> {
 impl<K: Hash + Eq + Clone, W> Queues<K, W> {
     /// Services with work in flight.
     pub fn len(&self) -> usize {
-        self.waiting.len()
+        self.services.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.waiting.is_empty()
+        self.services.is_empty()
+    }
+
+    /// Queues `w`, a step going `up` (or down), for `key`. `true`: no batch of that service
+    /// was in flight, and the caller must now write batches (`next`) until none is left.
+    pub fn join(&mut self, key: &K, up: bool, w: W) -> bool {
+        if let Some(p) = self.services.get_mut(key) {
+            p.add(up, w);
+            return false;
+        }
+        let mut p = Pending {
+            waiting: VecDeque::new(),
+            ups: false,
+            downs: false,
+        };
+        p.add(up, w);
+        self.services.insert(key.clone(), p);
+        true
+    }
+
+    /// Whether a step going `up` (or down) that leaves the scale where it is may be answered
+    /// at once instead of joining: no step of the other direction has joined since the
+    /// service's writer started, or none is writing (`key` may be a borrowed form of `K`).
+    pub fn unopposed<Q>(&self, key: &Q, up: bool) -> bool
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.services
+            .get(key)
+            .is_none_or(|p| if up { !p.downs } else { !p.ups })
     }
 }
 
-/// Queues `w` for `key`. `true`: no batch of that service was in flight, and the caller
-/// must now write batches (`next`) until none is left.
-pub fn join<K: Hash + Eq + Clone, W>(g: &impl Guard<Queues<K, W>>, key: &K, w: W) -> bool {
-    g.with(|q| match q.waiting.get_mut(key) {
-        Some(waiting) => {
-            waiting.push_back(w);
-            false
-        }
-        None => {
-            q.waiting.insert(key.clone(), VecDeque::from([w]));
-            true
-        }
-    })
+/// Queues `w` for `key` ([`Queues::join`]).
+pub fn join<K: Hash + Eq + Clone, W>(
+    g: &impl Guard<Queues<K, W>>,
+    key: &K,
+    up: bool,
+    w: W,
+) -> bool {
+    g.with(|q| q.join(key, up, w))
 }
 
-/// Whether a batch of `key` is in flight (`key` may be a borrowed form of `K`).
-pub fn busy<K, Q, W>(g: &impl Guard<Queues<K, W>>, key: &Q) -> bool
+/// [`Queues::unopposed`].
+pub fn unopposed<K, Q, W>(g: &impl Guard<Queues<K, W>>, key: &Q, up: bool) -> bool
 where
-    K: Hash + Eq + std::borrow::Borrow<Q>,
+    K: Hash + Eq + Clone + std::borrow::Borrow<Q>,
     Q: Hash + Eq + ?Sized,
 {
-    g.with(|q| q.waiting.contains_key(key))
+    g.with(|q| q.unopposed(key, up))
 }
 
 /// Steps of `key` waiting for its next batch.
 pub fn waiting<K: Hash + Eq + Clone, W>(g: &impl Guard<Queues<K, W>>, key: &K) -> usize {
-    g.with(|q| q.waiting.get(key).map_or(0, VecDeque::len))
+    g.with(|q| q.services.get(key).map_or(0, |p| p.waiting.len()))
 }
 
 /// For the writer of `key`: the next batch, at most `max` steps in arrival order, or `None`
@@ -120,9 +169,9 @@ pub fn next<K: Hash + Eq + Clone, W>(
     max: usize,
 ) -> Option<Vec<W>> {
     g.with(|q| {
-        let waiting = q.waiting.get_mut(key)?;
+        let waiting = &mut q.services.get_mut(key)?.waiting;
         if waiting.is_empty() {
-            q.waiting.remove(key);
+            q.services.remove(key);
             return None;
         }
         let n = waiting.len().min(max.max(1));

@@ -1,6 +1,6 @@
 //! The group-commit protocol under a model checker: loom runs every interleaving of a few
-//! triggers (and a failing write, and concurrent alert reservations) and the checks below
-//! must hold in each.
+//! triggers (and a failing write, concurrent alert reservations, a step at its bound
+//! answered without a batch) and the checks below must hold in each.
 
 use loom::sync::{Arc, Mutex};
 use loom::thread;
@@ -103,7 +103,7 @@ fn check(steps: Vec<Step>, fail_first_write: bool) {
                     *step,
                 );
                 thread::spawn(move || {
-                    if join(&*q, &"1s1", (ticket, step)) {
+                    if join(&*q, &"1s1", step.up, (ticket, step)) {
                         write(&q, &c, &a, &ap);
                     }
                 })
@@ -187,7 +187,7 @@ fn reservations_and_a_failing_write_keep_alerts_exact() {
                         a.lock().expect("answers")[ticket] = Some(Err(()));
                         return;
                     }
-                    if join(&*q, &"1s1", (ticket, up(1, 100))) {
+                    if join(&*q, &"1s1", true, (ticket, up(1, 100))) {
                         write(&q, &c, &a, &ap);
                     }
                     // Wait for this step's answer (another thread may be writing it).
@@ -217,4 +217,142 @@ fn reservations_and_a_failing_write_keep_alerts_exact() {
         ) == Decision::Duplicate;
         assert_eq!(remembered, alert_steps == 1, "remembered iff applied");
     });
+}
+
+/// Replays `steps` one after another from `START`, each with its own clamp: the scale before
+/// each step, then the scale after the last.
+fn states(steps: impl IntoIterator<Item = Step>) -> Vec<i64> {
+    let mut v = vec![START];
+    for s in steps {
+        let last = *v.last().expect("START");
+        v.push(s.after(last));
+    }
+    v
+}
+
+/// `others` join as concurrent triggers; `bound`, a step at its bound from `START`, may be
+/// answered at once as the trigger path does it (`unopposed`, then the trusted scale —
+/// here Cattle's, which the writer updates before it answers — left where it is), else
+/// joins. In every interleaving: the joined steps are exact (as in `check`); and a step
+/// answered at once
+/// - answered with a scale the service had while it ran: one of the scales after the
+///   applied steps, no earlier than the last step answered before it checked;
+/// - could have joined instead without changing the final scale: at some point of the
+///   queue between its check and its read of the scale it would have left the scale where
+///   it was (so no step of the other direction that arrived before it was overtaken).
+fn check_answered_at_once(others: Vec<Step>, bound: Step, fail_first_write: bool) {
+    assert_eq!(bound.after(START), START, "`bound` starts at its bound");
+    model(move || {
+        let queues = Arc::new(Model(Mutex::new(Queues::default())));
+        let cattle = Arc::new(Mutex::new(Cattle {
+            scale: START,
+            fail_next: fail_first_write,
+            writes: 0,
+        }));
+        let n = others.len();
+        let answers: Arc<Mutex<Answers>> = Arc::new(Mutex::new(vec![None; n + 1]));
+        let applied = Arc::new(Mutex::new(Vec::new()));
+        // Tickets in the order they joined (under the queues' lock, so this is the order
+        // of the queue), and how many had joined when the step at its bound checked and
+        // when it read the scale.
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
+        let answered_at = Arc::new(Mutex::new(None));
+        let steps: Vec<Step> = others.iter().copied().chain([bound]).collect();
+        let threads: Vec<_> = steps
+            .iter()
+            .enumerate()
+            .map(|(ticket, step)| {
+                let (q, c, a, ap, ar, at, step) = (
+                    queues.clone(),
+                    cattle.clone(),
+                    answers.clone(),
+                    applied.clone(),
+                    arrivals.clone(),
+                    answered_at.clone(),
+                    *step,
+                );
+                thread::spawn(move || {
+                    if ticket == n {
+                        let seen = q.with(|qs| {
+                            qs.unopposed("1s1", step.up).then(|| {
+                                let ok = |x: &&Option<_>| matches!(x, Some(Ok(_)));
+                                let done = a.lock().expect("answers").iter().filter(ok).count();
+                                (ar.lock().expect("arrivals").len(), done)
+                            })
+                        });
+                        if let Some((checked, done)) = seen {
+                            let (read, scale) = {
+                                let ar = ar.lock().expect("arrivals");
+                                (ar.len(), c.lock().expect("cattle").scale)
+                            };
+                            if step.after(scale) == scale {
+                                a.lock().expect("answers")[ticket] = Some(Ok((scale, scale)));
+                                *at.lock().expect("answered at") = Some((checked..=read, done));
+                                return;
+                            }
+                        }
+                    }
+                    let writer = q.with(|qs| {
+                        ar.lock().expect("arrivals").push(ticket);
+                        qs.join(&"1s1", step.up, (ticket, step))
+                    });
+                    if writer {
+                        write(&q, &c, &a, &ap);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        let answers = answers.lock().expect("answers");
+        assert!(answers.iter().all(Option::is_some), "a step was lost: {answers:?}");
+        let applied = applied.lock().expect("applied");
+        let mut scale = START;
+        for &t in applied.iter() {
+            let want = (scale, steps[t].after(scale));
+            assert_eq!(answers[t], Some(Ok(want)), "step {t} misattributed");
+            scale = want.1;
+        }
+        let c = cattle.lock().expect("cattle");
+        assert_eq!(c.scale, scale);
+        assert!(queues.with(|q| q.is_empty()), "the service's queue is gone when done");
+        let Some((window, done)) = answered_at.lock().expect("answered at").clone() else {
+            return;
+        };
+        let Some(Ok((from, to))) = answers[n] else {
+            unreachable!("answered at once with a scale")
+        };
+        assert_eq!(from, to);
+        // The scale after each prefix of the queue (in arrival order) of applied steps.
+        let arrivals = arrivals.lock().expect("arrivals");
+        let joined = arrivals.iter().filter(|t| applied.contains(t));
+        let prefix = states(joined.map(|&t| steps[t]));
+        let applied_before = |k: usize| arrivals[..k].iter().filter(|t| applied.contains(t)).count();
+        let had = &prefix[done..=applied_before(*window.end())];
+        assert!(had.contains(&from), "answered {from}; while it ran the scale was one of {had:?}");
+        let there: Vec<i64> = window.map(|k| prefix[applied_before(k)]).collect();
+        assert!(
+            there.iter().any(|&s| bound.after(s) == s),
+            "answered at once, but joining would have moved the scale from each of {there:?}"
+        );
+    });
+}
+
+/// At its maximum, an `up` is answered at once beside other `up`s in flight, but not past a
+/// `down` that joined before it (which would bring the scale back within its reach).
+#[test]
+fn a_step_at_its_bound_answered_at_once_changes_nothing() {
+    check_answered_at_once(vec![down(1), up(1, 100)], up(1, START as u32), false);
+}
+
+#[test]
+fn a_step_at_its_minimum_answered_at_once_changes_nothing() {
+    let at_min = Step { up: false, amount: 1, min: START as u32, max: 100 };
+    check_answered_at_once(vec![up(2, 100), down(1)], at_min, false);
+}
+
+#[test]
+fn a_step_at_its_bound_beside_a_failing_write() {
+    check_answered_at_once(vec![up(1, 100), down(2)], up(1, START as u32), true);
 }
