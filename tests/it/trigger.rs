@@ -742,8 +742,8 @@ async fn bodies_are_read_only_for_valid_live_receivers() {
 
 // ---- group commit ----
 
-/// A scaleService receiver on 1s1 (from 2) whose scale is trusted for 30 s, so that batches
-/// write without reading; and the trigger URLs of `n` such receivers.
+/// Receivers on 1s1 (from 2) whose scale is trusted for 30 s, so that batches after the first
+/// write without reading; and their trigger URLs.
 async fn group_edge(configs: &[ScaleServiceConfig]) -> (Edge, Vec<String>) {
     let edge = Opts {
         scale_ttl: Duration::from_secs(30),
@@ -896,7 +896,7 @@ async fn a_trigger_at_its_bound_is_answered_beside_a_batch_in_flight() {
     let r = http(Method::POST, &urls[1], None, &[], None).await;
     assert_eq!(answer(&r), (200, "unchanged".into(), 2, 2));
     edge.clear_faults().await;
-    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "latencyMs": 1000}"#)
+    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "latencyMs": 3000}"#)
         .await;
     let scaling = in_flight(&edge, &urls[0]).await;
     let r = http(Method::POST, &urls[1], None, &[], None).await;
@@ -922,9 +922,10 @@ async fn a_trigger_at_its_bound_waits_for_a_step_the_other_way() {
     let r = http(Method::POST, &urls[1], None, &[], None).await;
     assert_eq!(answer(&r), (200, "unchanged".into(), 2, 2));
     edge.clear_faults().await;
-    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "latencyMs": 500}"#)
+    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "latencyMs": 2000}"#)
         .await;
     let down = in_flight(&edge, &urls[0]).await;
+    assert!(!down.is_finished(), "the down is still being written");
     let r = http(Method::POST, &urls[1], None, &[], None).await;
     assert!(
         down.is_finished(),

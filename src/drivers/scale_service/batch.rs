@@ -10,9 +10,11 @@
 //! same lock as every join, so no step is ever left behind.
 //!
 //! A step that would leave the scale where it is need not join at all (`unopposed`): while
-//! no step of the other direction has joined since the service's writer started, the steps
-//! in flight can only carry the scale further past that step's bound (an `up` never lowers
-//! it), so answering the step first changes neither the final scale nor any other answer.
+//! no step of the other direction is in the batch being written or waiting for the next,
+//! the steps in flight can only carry the scale further past that step's bound (an `up`
+//! never lowers it), so answering the step first changes neither the final scale nor any
+//! other answer. (The batches written before are in the trusted scale already: the writer
+//! updates it before it takes the next batch.)
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
@@ -69,17 +71,18 @@ pub struct Queues<K, W> {
     services: HashMap<K, Pending<W>>,
 }
 
-/// One service's work in flight: the steps waiting for its next batch, and which ways the
-/// steps that joined since its writer started go.
+/// One service's work in flight: the steps waiting for its next batch (each with its
+/// direction, `true` for up), and which ways the steps of the batch being written and the
+/// waiting ones go.
 struct Pending<W> {
-    waiting: VecDeque<W>,
+    waiting: VecDeque<(bool, W)>,
     ups: bool,
     downs: bool,
 }
 
 impl<W> Pending<W> {
     fn add(&mut self, up: bool, w: W) {
-        self.waiting.push_back(w);
+        self.waiting.push_back((up, w));
         if up {
             self.ups = true;
         } else {
@@ -124,8 +127,8 @@ impl<K: Hash + Eq + Clone, W> Queues<K, W> {
     }
 
     /// Whether a step going `up` (or down) that leaves the scale where it is may be answered
-    /// at once instead of joining: no step of the other direction has joined since the
-    /// service's writer started, or none is writing (`key` may be a borrowed form of `K`).
+    /// at once instead of joining: no step of the other direction is being written or
+    /// waiting, or none is writing (`key` may be a borrowed form of `K`).
     pub fn unopposed<Q>(&self, key: &Q, up: bool) -> bool
     where
         K: std::borrow::Borrow<Q>,
@@ -161,21 +164,25 @@ pub fn waiting<K: Hash + Eq + Clone, W>(g: &impl Guard<Queues<K, W>>, key: &K) -
     g.with(|q| q.services.get(key).map_or(0, |p| p.waiting.len()))
 }
 
-/// For the writer of `key`: the next batch, at most `max` steps in arrival order, or `None`
-/// when nothing waits — and then the writer's work for `key` is over.
+/// For the writer of `key`, once the batch before (if any) is answered and its scale
+/// trusted: the next batch, at most `max` steps in arrival order, or `None` when nothing
+/// waits — and then the writer's work for `key` is over.
 pub fn next<K: Hash + Eq + Clone, W>(
     g: &impl Guard<Queues<K, W>>,
     key: &K,
     max: usize,
 ) -> Option<Vec<W>> {
     g.with(|q| {
-        let waiting = &mut q.services.get_mut(key)?.waiting;
-        if waiting.is_empty() {
+        let p = q.services.get_mut(key)?;
+        if p.waiting.is_empty() {
             q.services.remove(key);
             return None;
         }
-        let n = waiting.len().min(max.max(1));
-        Some(waiting.drain(..n).collect())
+        // From now on, only this batch and the steps still waiting can move the scale.
+        p.ups = p.waiting.iter().any(|&(up, _)| up);
+        p.downs = p.waiting.iter().any(|&(up, _)| !up);
+        let n = p.waiting.len().min(max.max(1));
+        Some(p.waiting.drain(..n).map(|(_, w)| w).collect())
     })
 }
 

@@ -2,6 +2,8 @@
 //! triggers (and a failing write, concurrent alert reservations, a step at its bound
 //! answered without a batch) and the checks below must hold in each.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 
@@ -240,7 +242,15 @@ fn states(steps: impl IntoIterator<Item = Step>) -> Vec<i64> {
 /// - could have joined instead without changing the final scale: at some point of the
 ///   queue between its check and its read of the scale it would have left the scale where
 ///   it was (so no step of the other direction that arrived before it was overtaken).
-fn check_answered_at_once(others: Vec<Step>, bound: Step, fail_first_write: bool) {
+///
+/// `answered_at_once` counts the interleavings in which the step was answered at once: some
+/// must be, or the check would check nothing.
+fn check_answered_at_once(
+    others: Vec<Step>,
+    bound: Step,
+    fail_first_write: bool,
+    answered_at_once: &'static AtomicUsize,
+) {
     assert_eq!(bound.after(START), START, "`bound` starts at its bound");
     model(move || {
         let queues = Arc::new(Model(Mutex::new(Queues::default())));
@@ -288,6 +298,7 @@ fn check_answered_at_once(others: Vec<Step>, bound: Step, fail_first_write: bool
                             if step.after(scale) == scale {
                                 a.lock().expect("answers")[ticket] = Some(Ok((scale, scale)));
                                 *at.lock().expect("answered at") = Some((checked..=read, done));
+                                answered_at_once.fetch_add(1, Ordering::Relaxed);
                                 return;
                             }
                         }
@@ -337,22 +348,51 @@ fn check_answered_at_once(others: Vec<Step>, bound: Step, fail_first_write: bool
             "answered at once, but joining would have moved the scale from each of {there:?}"
         );
     });
+    assert!(
+        answered_at_once.load(Ordering::Relaxed) > 0,
+        "no interleaving answered the step at once"
+    );
 }
 
 /// At its maximum, an `up` is answered at once beside other `up`s in flight, but not past a
-/// `down` that joined before it (which would bring the scale back within its reach).
+/// `down` that is being written or waits (which could bring the scale back within its
+/// reach) — and again once that `down`'s batch is written.
 #[test]
 fn a_step_at_its_bound_answered_at_once_changes_nothing() {
-    check_answered_at_once(vec![down(1), up(1, 100)], up(1, START as u32), false);
+    static AT_ONCE: AtomicUsize = AtomicUsize::new(0);
+    check_answered_at_once(vec![down(1), up(2, 100)], up(1, START as u32), false, &AT_ONCE);
 }
 
 #[test]
 fn a_step_at_its_minimum_answered_at_once_changes_nothing() {
+    static AT_ONCE: AtomicUsize = AtomicUsize::new(0);
     let at_min = Step { up: false, amount: 1, min: START as u32, max: 100 };
-    check_answered_at_once(vec![up(2, 100), down(1)], at_min, false);
+    check_answered_at_once(vec![up(2, 100), down(1)], at_min, false, &AT_ONCE);
 }
 
 #[test]
 fn a_step_at_its_bound_beside_a_failing_write() {
-    check_answered_at_once(vec![up(1, 100), down(2)], up(1, START as u32), true);
+    static AT_ONCE: AtomicUsize = AtomicUsize::new(0);
+    check_answered_at_once(vec![up(1, 100), down(2)], up(1, START as u32), true, &AT_ONCE);
+}
+
+/// Which directions hold back a step at its bound, batch by batch: the batch being written
+/// and the steps waiting; not the batches already written (their scale is trusted by then).
+#[test]
+fn only_steps_being_written_or_waiting_oppose() {
+    let mut q: Queues<&str, usize> = Queues::default();
+    assert!(q.unopposed("s", true) && q.unopposed("s", false), "nothing in flight");
+    assert!(q.join(&"s", false, 1), "the first step's trigger writes");
+    assert!(!q.unopposed("s", true), "a down waits");
+    assert!(q.unopposed("s", false), "downs do not hold back a down");
+    let writing = std::sync::Mutex::new(q);
+    assert_eq!(next(&writing, &"s", 8), Some(vec![1]));
+    let mut q = writing.into_inner().expect("queues");
+    assert!(!q.unopposed("s", true), "the down is being written");
+    assert!(!q.join(&"s", true, 2));
+    let writing = std::sync::Mutex::new(q);
+    assert_eq!(next(&writing, &"s", 8), Some(vec![2]), "the down's batch is written");
+    let q = writing.into_inner().expect("queues");
+    assert!(q.unopposed("s", true), "only an up is in flight now");
+    assert!(!q.unopposed("s", false));
 }
