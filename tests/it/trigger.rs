@@ -869,10 +869,25 @@ fn answer(r: &Reply) -> (u16, String, i64, i64) {
     (r.status.as_u16(), outcome, n("from"), n("to"))
 }
 
-/// Fires `url` in a task of its own and returns once Cattle has been asked to write 1s1 (so
-/// its batch is in flight).
-async fn in_flight(edge: &Edge, url: &str) -> tokio::task::JoinHandle<Reply> {
-    let url = url.to_owned();
+/// 1s1 at 2 and trusted, a receiver stepping it by one in `direction` and an `up` receiver at
+/// its maximum 2; Cattle's answers slowed to `latency_ms`, and the first receiver's trigger
+/// fired until its write reached Cattle. Returns the URL of the receiver at its bound and the
+/// trigger in flight.
+async fn at_bound_beside(
+    direction: ScaleAction,
+    latency_ms: u64,
+) -> (Edge, String, tokio::task::JoinHandle<Reply>) {
+    use ScaleAction::Up;
+    let (edge, urls) =
+        group_edge(&[cfg("1s1", direction, 1, 1, 100), cfg("1s1", Up, 1, 1, 2)]).await;
+    // The receiver at its bound, once: its batch reads the scale, and trusts it from then.
+    let r = http(Method::POST, &urls[1], None, &[], None).await;
+    assert_eq!(answer(&r), (200, "unchanged".into(), 2, 2));
+    edge.clear_faults().await;
+    let slow =
+        format!(r#"{{"pathPrefix": "/v2-beta/projects/1a5/services", "latencyMs": {latency_ms}}}"#);
+    edge.fault(&slow).await;
+    let url = urls[0].clone();
     let pending = tokio::spawn(async move { http(Method::POST, &url, None, &[], None).await });
     let asked = eventually(|| async {
         let writes = edge.called_writes().await;
@@ -882,7 +897,11 @@ async fn in_flight(edge: &Edge, url: &str) -> tokio::task::JoinHandle<Reply> {
     })
     .await;
     assert!(asked, "the first trigger's write reached Cattle");
-    pending
+    assert!(
+        !pending.is_finished(),
+        "the first trigger's write is in flight"
+    );
+    (edge, urls[1].clone(), pending)
 }
 
 /// While a batch of `up` steps is in flight, a trigger at its maximum is answered at once,
@@ -890,16 +909,8 @@ async fn in_flight(edge: &Edge, url: &str) -> tokio::task::JoinHandle<Reply> {
 /// its reach, so it need not wait for them.
 #[tokio::test]
 async fn a_trigger_at_its_bound_is_answered_beside_a_batch_in_flight() {
-    use ScaleAction::Up;
-    let (edge, urls) = group_edge(&[cfg("1s1", Up, 1, 1, 100), cfg("1s1", Up, 1, 1, 2)]).await;
-    // The receiver at its bound, once: its batch reads the scale, and trusts it from then.
-    let r = http(Method::POST, &urls[1], None, &[], None).await;
-    assert_eq!(answer(&r), (200, "unchanged".into(), 2, 2));
-    edge.clear_faults().await;
-    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "latencyMs": 3000}"#)
-        .await;
-    let scaling = in_flight(&edge, &urls[0]).await;
-    let r = http(Method::POST, &urls[1], None, &[], None).await;
+    let (edge, at_bound, scaling) = at_bound_beside(ScaleAction::Up, 3000).await;
+    let r = http(Method::POST, &at_bound, None, &[], None).await;
     assert!(
         !scaling.is_finished(),
         "answered before the write in flight returned"
@@ -916,17 +927,8 @@ async fn a_trigger_at_its_bound_is_answered_beside_a_batch_in_flight() {
 /// reach, so it scales back up (answering at once would have left the service one lower).
 #[tokio::test]
 async fn a_trigger_at_its_bound_waits_for_a_step_the_other_way() {
-    use ScaleAction::{Down, Up};
-    let (edge, urls) = group_edge(&[cfg("1s1", Down, 1, 1, 100), cfg("1s1", Up, 1, 1, 2)]).await;
-    // The receiver at its bound, once: its batch reads the scale, and trusts it from then.
-    let r = http(Method::POST, &urls[1], None, &[], None).await;
-    assert_eq!(answer(&r), (200, "unchanged".into(), 2, 2));
-    edge.clear_faults().await;
-    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "latencyMs": 2000}"#)
-        .await;
-    let down = in_flight(&edge, &urls[0]).await;
-    assert!(!down.is_finished(), "the down is still being written");
-    let r = http(Method::POST, &urls[1], None, &[], None).await;
+    let (edge, at_bound, down) = at_bound_beside(ScaleAction::Down, 2000).await;
+    let r = http(Method::POST, &at_bound, None, &[], None).await;
     assert!(
         down.is_finished(),
         "the step at its bound was applied after the down"

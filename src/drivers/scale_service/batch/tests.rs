@@ -81,6 +81,19 @@ fn write(
     }
 }
 
+/// Every step was answered; replaying the applied ones one after another gives each its own
+/// answer and leaves Cattle where the batches left it.
+fn assert_exact(steps: &[Step], answers: &Answers, applied: &[usize], cattle: &Cattle) {
+    assert!(answers.iter().all(Option::is_some), "a step was lost: {answers:?}");
+    let mut scale = START;
+    for &t in applied {
+        let want = (scale, steps[t].after(scale));
+        assert_eq!(answers[t], Some(Ok(want)), "step {t} misattributed");
+        scale = want.1;
+    }
+    assert_eq!(cattle.scale, scale);
+}
+
 /// Runs `steps` as concurrent triggers of one service; checks no step is lost, doubled or
 /// misattributed, in every interleaving.
 fn check(steps: Vec<Step>, fail_first_write: bool) {
@@ -115,18 +128,8 @@ fn check(steps: Vec<Step>, fail_first_write: bool) {
             t.join().expect("thread");
         }
         let answers = answers.lock().expect("answers");
-        assert!(answers.iter().all(Option::is_some), "a step was lost: {answers:?}");
-        // Replaying the applied steps one after another gives each its own answer and
-        // leaves Cattle where the batches left it.
-        let mut scale = START;
-        for &t in applied.lock().expect("applied").iter() {
-            let s = steps[t];
-            let want = (scale, target(scale, s.up, s.amount, s.min, s.max));
-            assert_eq!(answers[t], Some(Ok(want)), "step {t} misattributed");
-            scale = want.1;
-        }
         let c = cattle.lock().expect("cattle");
-        assert_eq!(c.scale, scale);
+        assert_exact(&steps, &answers, &applied.lock().expect("applied"), &c);
         assert!(c.writes <= steps.len());
         let failed = answers.iter().filter(|a| matches!(a, Some(Err(())))).count();
         assert_eq!(failed + applied.lock().expect("applied").len(), steps.len());
@@ -317,16 +320,8 @@ fn check_answered_at_once(
             t.join().expect("thread");
         }
         let answers = answers.lock().expect("answers");
-        assert!(answers.iter().all(Option::is_some), "a step was lost: {answers:?}");
         let applied = applied.lock().expect("applied");
-        let mut scale = START;
-        for &t in applied.iter() {
-            let want = (scale, steps[t].after(scale));
-            assert_eq!(answers[t], Some(Ok(want)), "step {t} misattributed");
-            scale = want.1;
-        }
-        let c = cattle.lock().expect("cattle");
-        assert_eq!(c.scale, scale);
+        assert_exact(&steps, &answers, &applied, &cattle.lock().expect("cattle"));
         assert!(queues.with(|q| q.is_empty()), "the service's queue is gone when done");
         let Some((window, done)) = answered_at.lock().expect("answered at").clone() else {
             return;
