@@ -123,14 +123,13 @@ impl State {
 
     /// The scale, when its cached scale is trusted, `step` would leave it where it is (a
     /// receiver at its bound), and no step of the other direction is in flight
-    /// ([`batch::Queues::unopposed`]): then the step is answered without joining a batch.
+    /// ([`batch::at_once`]): then the step is answered without joining a batch.
     fn unmoved(&self, key: &dyn Pair<str>, step: &batch::Step) -> Option<i64> {
-        if !batch::unopposed(&self.0.queues, key, step.up) {
-            return None;
-        }
-        let current = self.0.scales.get(key)?;
-        crate::metrics::count_cache("scale", true);
-        (step.after(current) == current).then_some(current)
+        batch::at_once(&self.0.queues, key, step, || {
+            let current = self.0.scales.get(key)?;
+            crate::metrics::count_cache("scale", true);
+            Some(current)
+        })
     }
 
     /// The service's scale: the cached one while it is trusted, else read from Cattle. Only

@@ -159,6 +159,26 @@ where
     g.with(|q| q.unopposed(key, up))
 }
 
+/// The scale to answer `step` with at once, without joining a batch: when no step of the
+/// other direction is in flight ([`Queues::unopposed`]) and `trusted()`, the scale trusted
+/// now (`None`: none is), is one that `step` leaves where it is.
+pub fn at_once<K, Q, W>(
+    g: &impl Guard<Queues<K, W>>,
+    key: &Q,
+    step: &Step,
+    trusted: impl FnOnce() -> Option<i64>,
+) -> Option<i64>
+where
+    K: Hash + Eq + Clone + std::borrow::Borrow<Q>,
+    Q: Hash + Eq + ?Sized,
+{
+    if !unopposed(g, key, step.up) {
+        return None;
+    }
+    let current = trusted()?;
+    (step.after(current) == current).then_some(current)
+}
+
 /// Steps of `key` waiting for its next batch.
 pub fn waiting<K: Hash + Eq + Clone, W>(g: &impl Guard<Queues<K, W>>, key: &K) -> usize {
     g.with(|q| q.services.get(key).map_or(0, |p| p.waiting.len()))

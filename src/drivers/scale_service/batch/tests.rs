@@ -236,9 +236,10 @@ fn states(steps: impl IntoIterator<Item = Step>) -> Vec<i64> {
 }
 
 /// `others` join as concurrent triggers; `bound`, a step at its bound from `START`, may be
-/// answered at once as the trigger path does it (`unopposed`, then the trusted scale —
-/// here Cattle's, which the writer updates before it answers — left where it is), else
-/// joins. In every interleaving: the joined steps are exact (as in `check`); and a step
+/// answered at once by the trigger path's own decision (`at_once`, with Cattle's scale as
+/// the trusted one: the writer updates both before it answers), else joins. (The real
+/// trusted scale can lag Cattle by the write in flight; docs/triggers.md says what such an
+/// answer shows.) In every interleaving: the joined steps are exact (as in `check`); and a step
 /// answered at once
 /// - answered with a scale the service had while it ran: one of the scales after the
 ///   applied steps, no earlier than the last step answered before it checked;
@@ -286,24 +287,23 @@ fn check_answered_at_once(
                 );
                 thread::spawn(move || {
                     if ticket == n {
-                        let seen = q.with(|qs| {
-                            qs.unopposed("1s1", step.up).then(|| {
-                                let ok = |x: &&Option<_>| matches!(x, Some(Ok(_)));
-                                let done = a.lock().expect("answers").iter().filter(ok).count();
-                                (ar.lock().expect("arrivals").len(), done)
-                            })
+                        // As the trigger path does it (`State::unmoved`), with Cattle's
+                        // scale as the trusted one; what had joined and been answered is
+                        // noted before the check, how many had joined at the read.
+                        let ok = |x: &&Option<_>| matches!(x, Some(Ok(_)));
+                        let done = a.lock().expect("answers").iter().filter(ok).count();
+                        let checked = ar.lock().expect("arrivals").len();
+                        let mut read = checked;
+                        let answered = at_once(&*q, "1s1", &step, || {
+                            let ar = ar.lock().expect("arrivals");
+                            read = ar.len();
+                            Some(c.lock().expect("cattle").scale)
                         });
-                        if let Some((checked, done)) = seen {
-                            let (read, scale) = {
-                                let ar = ar.lock().expect("arrivals");
-                                (ar.len(), c.lock().expect("cattle").scale)
-                            };
-                            if step.after(scale) == scale {
-                                a.lock().expect("answers")[ticket] = Some(Ok((scale, scale)));
-                                *at.lock().expect("answered at") = Some((checked..=read, done));
-                                answered_at_once.fetch_add(1, Ordering::Relaxed);
-                                return;
-                            }
+                        if let Some(scale) = answered {
+                            a.lock().expect("answers")[ticket] = Some(Ok((scale, scale)));
+                            *at.lock().expect("answered at") = Some((checked..=read, done));
+                            answered_at_once.fetch_add(1, Ordering::Relaxed);
+                            return;
                         }
                     }
                     let writer = q.with(|qs| {
