@@ -123,11 +123,19 @@ fn main() {
     }
     // Closed-loop runs in rounds, the targets interleaved, so that a slow spell of this
     // shared machine hits every target alike; each ratio is taken within a round and the
-    // median over rounds reported.
+    // median over rounds reported. Within a round the two sides of each ratio run next to
+    // each other (`run_order`), and every other round runs backwards, so that a drift
+    // across a round weighs on both sides alike.
+    let order = run_order(&targets);
     let mut rounds: Vec<Vec<Sample>> = Vec::new();
     for round in 1..=n_rounds {
-        let mut samples = Vec::new();
-        for t in &targets {
+        let mut samples: Vec<Option<Sample>> = vec![None; targets.len()];
+        let mut ids = order.clone();
+        if round % 2 == 0 {
+            ids.reverse();
+        }
+        for i in ids {
+            let t = &targets[i];
             eprintln!("load: round {round}/{n_rounds}: {} …", t.name);
             let calls_before = sim_calls(&sim_rt, &probe);
             let cpu_before = edge_cpu_us();
@@ -135,7 +143,7 @@ fn main() {
                 t,
                 &["-z", &format!("{secs}s"), "-c", &CONNECTIONS.to_string()],
             );
-            samples.push(Sample {
+            samples[i] = Some(Sample {
                 rps: r.0,
                 p99_ms: r.1,
                 success: r.2,
@@ -144,7 +152,7 @@ fn main() {
                 sim_calls: sim_calls(&sim_rt, &probe) - calls_before,
             });
         }
-        rounds.push(samples);
+        rounds.push(samples.into_iter().flatten().collect());
     }
     let mut results = Vec::new();
     for (i, t) in targets.iter().enumerate() {
@@ -314,6 +322,29 @@ fn sim_calls(rt: &tokio::runtime::Runtime, probe: &Probe) -> f64 {
             .and_then(|v| v.as_array().map(Vec::len))
             .unwrap_or(0) as f64
     })
+}
+
+/// The order `targets` run in within a round (as indices): a refusal and a trigger at its
+/// bound on either side of the bare server, the simulator's PUT beside the scaling triggers
+/// that wrap it — each ratio's two sides next to each other.
+fn run_order(targets: &[Target]) -> Vec<usize> {
+    const ORDER: [&str; 6] = [
+        "hookgate GET /healthz",
+        "trigger refused",
+        "bare",
+        "trigger at bound",
+        "simulator direct",
+        "trigger scaling",
+    ];
+    let rank = |t: &Target| {
+        ORDER
+            .iter()
+            .position(|p| t.name.starts_with(p))
+            .unwrap_or(ORDER.len())
+    };
+    let mut ids: Vec<usize> = (0..targets.len()).collect();
+    ids.sort_by_key(|&i| rank(&targets[i]));
+    ids
 }
 
 /// Runs oha against a target; returns (requests/s, p99 ms, success rate, requests).
