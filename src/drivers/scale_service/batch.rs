@@ -150,15 +150,6 @@ pub fn join<K: Hash + Eq + Clone, W>(
     g.with(|q| q.join(key, up, w))
 }
 
-/// [`Queues::unopposed`].
-pub fn unopposed<K, Q, W>(g: &impl Guard<Queues<K, W>>, key: &Q, up: bool) -> bool
-where
-    K: Hash + Eq + Clone + std::borrow::Borrow<Q>,
-    Q: Hash + Eq + ?Sized,
-{
-    g.with(|q| q.unopposed(key, up))
-}
-
 /// The scale to answer `step` with at once, without joining a batch: when no step of the
 /// other direction is in flight ([`Queues::unopposed`]) and `trusted()`, the scale trusted
 /// now (`None`: none is), is one that `step` leaves where it is.
@@ -172,7 +163,7 @@ where
     K: Hash + Eq + Clone + std::borrow::Borrow<Q>,
     Q: Hash + Eq + ?Sized,
 {
-    if !unopposed(g, key, step.up) {
+    if !g.with(|q| q.unopposed(key, step.up)) {
         return None;
     }
     let current = trusted()?;
