@@ -1,7 +1,9 @@
 //! Load run on loopback: the trigger path beside a bare hyper server and beside the
 //! simulator called directly, measured in one run with `oha`.
 //!
-//!     cargo bench --bench load [-- --seconds N --rounds N]   (needs `oha`: cargo install oha --locked)
+//!     cargo bench --bench load [-- --seconds N --rounds N]
+//!
+//! (needs `oha`: `cargo install oha --locked`).
 //!
 //! The servers run in this process on core 0 — hookgate and the simulator each on a runtime
 //! of its own, so hookgate's CPU time can be told apart — and `oha` on core 1 (taskset).
@@ -11,8 +13,8 @@
 //! correction (an honest p99; closed-loop tools under-report stalls). hookgate logs as in
 //! production, to a file. Every run is bounded in time; nothing leaves 127.0.0.1. It ends
 //! with `ratio <name> <value>` lines a script can read. `LOAD_ONLY=<text>[,<text>…]` runs the
-//! targets whose name contains one of them (for profiling). Outside `cargo bench` (for example under
-//! `cargo test --benches`) it does nothing.
+//! targets whose name contains one of them (for profiling). Outside `cargo bench` (for
+//! example under `cargo test --benches`) it does nothing.
 
 use std::net::SocketAddr;
 use std::process::Command;

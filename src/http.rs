@@ -30,8 +30,9 @@ pub enum Surface {
     Public,
 }
 
-/// What the server knows about a request's connection; set on every request.
-#[derive(Clone, Copy, Debug, Default)]
+/// What the server knows about a request's connection; handed to the router with every
+/// request.
+#[derive(Clone, Copy, Debug)]
 pub struct Conn {
     /// The request arrived over TLS.
     pub tls: bool,

@@ -5,7 +5,8 @@
 //! every builder has a timer; a plain connection must send its first byte within the header
 //! timeout (the auto builder reads the protocol version without a timer); TLS connections
 //! pick h1 or h2 from ALPN and the handshake itself has a deadline; HTTP/2 pings idle peers;
-//! header sizes and counts are bounded (the count by hyper's own limit); a semaphore bounds concurrent connections.
+//! header sizes and counts are bounded (the count by hyper's own limit); a semaphore bounds
+//! concurrent connections.
 //!
 //! One server may own several listeners (the proxy deployment has an internal one for Cattle
 //! and a public one for triggers); each says which [`Surface`] it serves.

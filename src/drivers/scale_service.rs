@@ -372,7 +372,7 @@ impl Kind for ScaleService {
             let current = Box::pin(cx.state.current(cx.cattle, key, false))
                 .await
                 .map_err(|f| f.error(id))?;
-            batch::apply(current, [&step]).0[0]
+            (current, step.after(current))
         } else if let Some(unmoved) = cx.state.unmoved(key, &step) {
             // A trusted scale this step cannot move, and nothing in flight that could bring
             // it back within the step's reach: the step is answered first, without a batch.
