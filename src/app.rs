@@ -56,8 +56,13 @@ pub struct Inner {
     pub legacy: LegacyReceivers,
     /// (project, receiver id) → does its generic object exist? Both answers are cached for
     /// the revocation TTL and Cattle errors briefly, so a flood of triggers for a deleted
-    /// receiver, or during an outage, costs one Cattle look-up per interval.
-    revocations: moka::future::Cache<(String, ReceiverId), Result<bool, CattleError>>,
+    /// receiver, or during an outage, costs one Cattle look-up per interval. Its keys come
+    /// from verified tokens only, never from a stranger: hashed with a fast seeded hash.
+    revocations: moka::future::Cache<
+        (String, ReceiverId),
+        Result<bool, CattleError>,
+        foldhash::fast::RandomState,
+    >,
     /// Each driver's own state (the scale cache and per-service locks, ...).
     pub drivers: States,
     /// Per-receiver policy memory (dedupe, cooldown, steps to reverse), leased and locked
@@ -79,7 +84,7 @@ impl App {
             .expire_after(AnswerExpiry {
                 ttl: settings.revocation_ttl,
             })
-            .build();
+            .build_with_hasher(Default::default());
         App(Arc::new(Inner {
             keys,
             cattle,

@@ -301,12 +301,25 @@ pub trait Kind {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Performs the action (or its `step`); in a dry run, decides without changing anything.
+    /// The trigger path asks [`Kind::at_once`] first (except in a dry run).
     fn execute(
         cx: &Cx<'_, Self::State>,
         config: &Self::Config,
         step: Step,
         dry_run: bool,
     ) -> impl Future<Output = Result<Outcome, Error>> + Send;
+
+    /// The outcome of `step` when it is known now, without I/O, and changes nothing (a
+    /// scale trusted to be at the step's bound): the trigger is then answered at once,
+    /// without `execute` (no task, no batch, nothing boxed). `None`: run `execute`.
+    fn at_once(
+        _state: &Self::State,
+        _project: &str,
+        _config: &Self::Config,
+        _step: Step,
+    ) -> Option<Outcome> {
+        None
+    }
 }
 
 /// A driver's config as `DriverConfig` holds it, and its execution's future: in place
@@ -441,6 +454,13 @@ macro_rules! drivers {
             pub async fn validate(&self, cattle: &Cattle, auth: Auth<'_>, project: &str) -> Result<(), Error> {
                 match self {
                     $( DriverConfig::$variant(c) => <$module::$kind as Kind>::validate(cattle, auth, project, c).await ),+
+                }
+            }
+
+            /// The outcome of `step` if it is known without I/O (see [`Kind::at_once`]).
+            pub fn at_once(&self, states: &States, project: &str, step: Step) -> Option<Outcome> {
+                match self {
+                    $( DriverConfig::$variant(c) => <$module::$kind as Kind>::at_once(&states.$module, project, c, step) ),+
                 }
             }
 

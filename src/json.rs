@@ -43,24 +43,6 @@ impl JsonObject {
         self
     }
 
-    /// A value written by its `Display`, as a JSON string.
-    pub fn display(&mut self, key: &'static str, value: impl std::fmt::Display) -> &mut Self {
-        use std::io::Write as _;
-        self.key(key);
-        let start = self.buf.len();
-        self.buf.push(b'"');
-        // Writing into a Vec cannot fail.
-        let _ = write!(self.buf, "{value}");
-        if needs_escape(&self.buf[start + 1..]) {
-            let text = String::from_utf8_lossy(&self.buf[start + 1..]).into_owned();
-            self.buf.truncate(start);
-            json_str(&mut self.buf, &text);
-        } else {
-            self.buf.push(b'"');
-        }
-        self
-    }
-
     pub fn int(&mut self, key: &'static str, value: impl itoa::Integer) -> &mut Self {
         self.key(key);
         self.buf
@@ -149,16 +131,10 @@ mod tests {
 
     #[test]
     fn a_json_object_keeps_its_order_and_every_kind_of_field() {
-        struct Shown(&'static str);
-        impl std::fmt::Display for Shown {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.0)
-            }
-        }
         let mut o = JsonObject::new();
         o.str("b", "x\"y")
-            .display("a", Shown("plain"))
-            .display("c", Shown("needs \\ escaping\n"))
+            .str("a", "plain")
+            .str("c", "needs \\ escaping\n")
             .int("n", -42i64)
             .bool("t", true)
             .value("v", &serde_json::json!({"k": [1, "two"]}));

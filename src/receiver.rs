@@ -57,16 +57,33 @@ fn hex_val(c: u8) -> Option<u8> {
     }
 }
 
-impl fmt::Display for ReceiverId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl ReceiverId {
+    /// The 32-hex-character form, without the formatting machinery (every trigger's answer
+    /// carries it).
+    pub fn hex(&self) -> Hex {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 32];
         for (i, b) in self.0.iter().enumerate() {
             out[2 * i] = HEX[usize::from(b >> 4)];
             out[2 * i + 1] = HEX[usize::from(b & 0x0f)];
         }
-        // Only ASCII hex digits were written.
-        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
+        Hex(out)
+    }
+}
+
+/// A receiver id written out: 32 lowercase hex characters.
+pub struct Hex([u8; 32]);
+
+impl Hex {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for ReceiverId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.hex().as_str())
     }
 }
 
@@ -87,6 +104,7 @@ mod tests {
         ]);
         let s = id.to_string();
         assert_eq!(s, "00017f80abcdefff090a0b0c0d0e0f10");
+        assert_eq!(id.hex().as_str(), s);
         assert_eq!(ReceiverId::parse(&s), Some(id));
         for bad in [
             "",

@@ -256,6 +256,18 @@ pub async fn handle(app: &App, parts: &Parts, body: Incoming) -> Resp {
         },
         None => Notification::Plain,
     };
+    let dry_run = q.dry_run;
+    // A step whose answer is known now (a scale at its bound) and that no policy holds back
+    // is answered here: there is nothing to run to its end, so nothing is boxed or spawned.
+    if !dry_run && acts_freely(claims.config.policy(), &note) {
+        if let Some(outcome) =
+            claims
+                .config
+                .at_once(&app.drivers, &claims.project_id, Step::Forward)
+        {
+            return finish(&claims, Ok(Done { outcome, dry_run }), started);
+        }
+    }
     let header = |name| {
         parts
             .headers
@@ -268,7 +280,6 @@ pub async fn handle(app: &App, parts: &Parts, body: Incoming) -> Resp {
         content_type: header(http::header::CONTENT_TYPE),
         user_agent: header(http::header::USER_AGENT),
     };
-    let dry_run = q.dry_run;
     // The action and its log line, to their end even if the sender hangs up.
     let app = app.clone();
     RunToEnd::new(async move {
@@ -377,8 +388,19 @@ struct Sent {
     user_agent: Option<String>,
 }
 
-/// Policy and action. With a policy, under the receiver's lock, so that decide → act →
-/// record is atomic; without one, every trigger acts.
+/// Whether a trigger acts without the receiver's policy memory: its receiver has no policy,
+/// or one without cooldown or reversal and the trigger names no alert.
+fn acts_freely(policy: Option<crate::drivers::Policy>, note: &Notification) -> bool {
+    policy.is_none_or(|p| {
+        p.cooldown_seconds == 0
+            && p.on_resolved != OnResolved::Reverse
+            && *note == Notification::Plain
+    })
+}
+
+/// Policy and action. A trigger acting freely ([`acts_freely`]) just acts; a notification
+/// claims its alerts under the receiver's lock; with a cooldown or reversal, decide → act →
+/// record runs under the lock, so that it is atomic.
 async fn run(
     app: &App,
     claims: &Claims,
@@ -391,7 +413,7 @@ async fn run(
         content_type: sent.content_type.as_deref(),
         user_agent: sent.user_agent.as_deref(),
     };
-    let act = |step| {
+    let execute = |step| {
         claims.config.execute(
             &app.cattle,
             &app.drivers,
@@ -402,18 +424,31 @@ async fn run(
             dry_run,
         )
     };
-    let Some(p) = claims.config.policy() else {
-        return act(Step::Forward).await;
+    let policy = claims.config.policy();
+    let Some(p) = policy.filter(|_| !acts_freely(policy, note)) else {
+        // `handle` offered it `at_once` already.
+        return execute(Step::Forward).await;
     };
-    let now = crate::unix_now();
+    // The policy's steps are offered `at_once` first, as `handle` does the others.
+    let act = |step| async move {
+        let known = if dry_run {
+            None
+        } else {
+            claims
+                .config
+                .at_once(&app.drivers, &claims.project_id, step)
+        };
+        match known {
+            Some(outcome) => Ok(outcome),
+            None => execute(step).await,
+        }
+    };
     // A cooldown or a reversal needs the receiver's whole history settled before deciding:
     // those triggers run one at a time. The others run side by side (and their steps can
     // share a batch): a plain one takes no lock at all; a notification claims its alerts
     // under the lock, acts without it, and keeps or releases the claim by the result.
     if p.cooldown_seconds == 0 && p.on_resolved != OnResolved::Reverse {
-        if *note == Notification::Plain {
-            return act(Step::Forward).await;
-        }
+        let now = crate::unix_now();
         let lease = app.receiver_state(claims.receiver_id);
         let (decision, claim) = policy::reserve(&mut *lease.lock().await, note, p.on_resolved, now);
         let result = match decision {
@@ -550,7 +585,7 @@ fn trigger_result(
 ) -> Resp {
     let mut o = crate::json::JsonObject::new();
     o.str("type", "triggerResult")
-        .display("receiverId", receiver_id)
+        .str("receiverId", receiver_id.hex().as_str())
         .str("driver", driver)
         .str("outcome", outcome.name())
         .bool("dryRun", dry_run)

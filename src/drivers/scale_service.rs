@@ -77,8 +77,9 @@ struct Shared {
     /// (project, service id) → scale, refreshed from every Cattle answer and trusted for
     /// `--scale-ttl-ms`.
     /// A synchronous cache: it is only read and written, never loaded through (so nothing to
-    /// coalesce), and its look-up then adds no future state to every trigger's.
-    scales: moka::sync::Cache<Key, i64>,
+    /// coalesce), and its look-up then adds no future state to every trigger's. Its keys
+    /// come from sealed tokens: hashed with a fast seeded hash.
+    scales: moka::sync::Cache<Key, i64, foldhash::fast::RandomState>,
     /// Steps waiting for their service's batch (group commit).
     queues: Mutex<batch::Queues<Key, Waiter>>,
 }
@@ -240,7 +241,7 @@ impl Kind for ScaleService {
             scales: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(settings.scale_ttl)
-                .build(),
+                .build_with_hasher(Default::default()),
             queues: Mutex::new(batch::Queues::default()),
         }))
     }
@@ -358,14 +359,7 @@ impl Kind for ScaleService {
         let id = c.service_id.as_str();
         let name = (cx.project, id);
         let key: &dyn Pair<str> = &name;
-        let bounds = c.bounds();
-        let (up, amount) = bounds.direction(step);
-        let step = batch::Step {
-            up,
-            amount,
-            min: c.min,
-            max: c.max,
-        };
+        let step = batch_step(c, step);
         let (from, to) = if dry_run {
             // A dry run decides from what hookgate believes now and joins no batch. (Boxed:
             // a Cattle read's future would make every trigger's future larger.)
@@ -373,14 +367,11 @@ impl Kind for ScaleService {
                 .await
                 .map_err(|f| f.error(id))?;
             (current, step.after(current))
-        } else if let Some(unmoved) = cx.state.unmoved(key, &step) {
-            // A trusted scale this step cannot move, and nothing in flight that could bring
-            // it back within the step's reach: the step is answered first, without a batch.
-            (unmoved, unmoved)
         } else {
+            // `at_once` said no just now: the step joins its service's batch.
             let (done, answer) = oneshot::channel();
             let key: Key = (cx.project.to_owned(), id.to_owned());
-            if batch::join(&cx.state.0.queues, &key, up, Waiter { step, done }) {
+            if batch::join(&cx.state.0.queues, &key, step.up, Waiter { step, done }) {
                 tokio::spawn(write_batches(cx.cattle.clone(), cx.state.clone(), key));
             }
             answer
@@ -389,16 +380,7 @@ impl Kind for ScaleService {
                 .map_err(|f| f.error(id))?
         };
         if to == from {
-            let bound = if up { "maximum" } else { "minimum" };
-            return Ok(Outcome::Acted(Report {
-                from: Some(from),
-                to: Some(from),
-                ..Report::new(
-                    super::UNCHANGED,
-                    format!("service {id} is already at its {bound} scale {from}"),
-                    details(id, from, from, Some(bound)),
-                )
-            }));
+            return Ok(unchanged(id, from, step.up));
         }
         let message = if dry_run {
             format!("would scale service {id} from {from} to {to}")
@@ -412,6 +394,45 @@ impl Kind for ScaleService {
             ..Report::new("scaled", message, details(id, from, to, None))
         }))
     }
+
+    /// A trusted scale this step cannot move, and nothing in flight that could bring it back
+    /// within the step's reach ([`batch::at_once`]): the step is answered first, without a
+    /// batch.
+    fn at_once(
+        state: &State,
+        project: &str,
+        c: &ScaleServiceConfig,
+        step: Step,
+    ) -> Option<Outcome> {
+        let step = batch_step(c, step);
+        let scale = state.unmoved(&(project, c.service_id.as_str()), &step)?;
+        Some(unchanged(&c.service_id, scale, step.up))
+    }
+}
+
+/// The step a trigger takes, with its receiver's clamp.
+fn batch_step(c: &ScaleServiceConfig, step: Step) -> batch::Step {
+    let (up, amount) = c.bounds().direction(step);
+    batch::Step {
+        up,
+        amount,
+        min: c.min,
+        max: c.max,
+    }
+}
+
+/// The answer to a step that left the service at `scale`, its bound in the step's direction.
+fn unchanged(id: &str, scale: i64, up: bool) -> Outcome {
+    let bound = if up { "maximum" } else { "minimum" };
+    Outcome::Acted(Report {
+        from: Some(scale),
+        to: Some(scale),
+        ..Report::new(
+            super::UNCHANGED,
+            format!("service {id} is already at its {bound} scale {scale}"),
+            details(id, scale, scale, Some(bound)),
+        )
+    })
 }
 
 fn details(id: &str, from: i64, to: i64, bound: Option<&str>) -> Details {

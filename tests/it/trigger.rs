@@ -906,16 +906,20 @@ async fn at_bound_beside(
 
 /// While a batch of `up` steps is in flight, a trigger at its maximum is answered at once,
 /// from the trusted scale: steps of its own direction cannot bring the scale back within
-/// its reach, so it need not wait for them.
+/// its reach, so it need not wait for them. So is a notification (its alerts claimed under
+/// the receiver's lock).
 #[tokio::test]
 async fn a_trigger_at_its_bound_is_answered_beside_a_batch_in_flight() {
     let (edge, at_bound, scaling) = at_bound_beside(ScaleAction::Up, 3000).await;
-    let r = http(Method::POST, &at_bound, None, &[], None).await;
-    assert!(
-        !scaling.is_finished(),
-        "answered before the write in flight returned"
-    );
-    assert_eq!(answer(&r), (200, "unchanged".into(), 2, 2));
+    let firing = fixture("alertmanager-firing.json");
+    for body in [None, Some(firing.as_str())] {
+        let r = http(Method::POST, &at_bound, None, &[], body).await;
+        assert!(
+            !scaling.is_finished(),
+            "answered before the write in flight returned"
+        );
+        assert_eq!(answer(&r), (200, "unchanged".into(), 2, 2), "{body:?}");
+    }
     let r = scaling.await.expect("trigger task");
     assert_eq!(answer(&r), (200, "scaled".into(), 2, 3));
     edge.clear_faults().await;

@@ -68,7 +68,8 @@ impl<T> Guard<T> for std::sync::Mutex<T> {
 /// written (its writer removes it when nothing is left); so the map holds only services
 /// with work in flight.
 pub struct Queues<K, W> {
-    services: HashMap<K, Pending<W>>,
+    /// Keys come from sealed tokens, never from a stranger: a fast hash (as the caches').
+    services: HashMap<K, Pending<W>, foldhash::fast::RandomState>,
 }
 
 /// One service's work in flight: the steps waiting for its next batch (each with its
@@ -94,7 +95,7 @@ impl<W> Pending<W> {
 impl<K, W> Default for Queues<K, W> {
     fn default() -> Self {
         Self {
-            services: HashMap::new(),
+            services: HashMap::default(),
         }
     }
 }
