@@ -28,7 +28,7 @@ use serde_json::Value;
 
 use wire::{
     Collection, ErrorBody, GenericObject, Host, HostTemplate, NewExternalHostEvent,
-    NewGenericObject, Project, Service, UpgradeRequest,
+    NewGenericObject, Project, ScaledService, Service, UpgradeRequest,
 };
 
 /// Largest response body read from Cattle.
@@ -575,7 +575,7 @@ impl Cattle {
         project: &str,
         id: &str,
         scale: i64,
-    ) -> Result<Service, CattleError> {
+    ) -> Result<ScaledService, CattleError> {
         let body = encode(&serde_json::json!({ "scale": scale }))?;
         self.call(
             Method::PUT,

@@ -93,6 +93,15 @@ pub struct Service {
     pub actions: HashMap<String, String>,
 }
 
+/// What a scale write needs of Cattle's answer (the whole service): its scale. Read
+/// without the rest — a service's launch config, kept whole by [`Service`] for upgrades,
+/// was most of a scale write's decoding.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScaledService {
+    #[serde(default)]
+    pub scale: Option<i64>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GenericObject {
