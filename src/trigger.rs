@@ -249,7 +249,8 @@ pub async fn handle(app: &App, parts: &Parts, body: Incoming) -> Resp {
     };
     // Alert notifications matter only to drivers with a policy; the rest read the body
     // their own way (a registry's push, a POST to forward).
-    let note = match claims.config.policy() {
+    let policy = claims.config.policy();
+    let note = match policy {
         Some(_) => match Notification::parse(&body) {
             Ok(n) => n,
             Err(e) => return finish(&claims, Err(Error::BadRequest(e.to_string())), started),
@@ -259,7 +260,7 @@ pub async fn handle(app: &App, parts: &Parts, body: Incoming) -> Resp {
     let dry_run = q.dry_run;
     // A step whose answer is known now (a scale at its bound) and that no policy holds back
     // is answered here: there is nothing to run to its end, so nothing is boxed or spawned.
-    if !dry_run && acts_freely(claims.config.policy(), &note) {
+    if !dry_run && acts_freely(policy, &note) {
         if let Some(outcome) =
             claims
                 .config
@@ -431,17 +432,15 @@ async fn run(
     };
     // The policy's steps are offered `at_once` first, as `handle` does the others.
     let act = |step| async move {
-        let known = if dry_run {
-            None
-        } else {
-            claims
+        if !dry_run {
+            if let Some(outcome) = claims
                 .config
                 .at_once(&app.drivers, &claims.project_id, step)
-        };
-        match known {
-            Some(outcome) => Ok(outcome),
-            None => execute(step).await,
+            {
+                return Ok(outcome);
+            }
         }
+        execute(step).await
     };
     // A cooldown or a reversal needs the receiver's whole history settled before deciding:
     // those triggers run one at a time. The others run side by side (and their steps can

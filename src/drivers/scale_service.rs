@@ -122,15 +122,12 @@ impl State {
             .len()
     }
 
-    /// The scale, when its cached scale is trusted, `step` would leave it where it is (a
-    /// receiver at its bound), and no step of the other direction is in flight
-    /// ([`batch::at_once`]): then the step is answered without joining a batch.
-    fn unmoved(&self, key: &dyn Pair<str>, step: &batch::Step) -> Option<i64> {
-        batch::at_once(&self.0.queues, key, step, || {
-            let current = self.0.scales.get(key)?;
-            crate::metrics::count_cache("scale", true);
-            Some(current)
-        })
+    /// The cached scale, while it is trusted (a hit is counted, not a miss: a miss is for
+    /// whoever reads Cattle next).
+    fn trusted(&self, key: &dyn Pair<str>) -> Option<i64> {
+        let s = self.0.scales.get(key)?;
+        crate::metrics::count_cache("scale", true);
+        Some(s)
     }
 
     /// The service's scale: the cached one while it is trusted, else read from Cattle. Only
@@ -143,8 +140,7 @@ impl State {
         key: &dyn Pair<str>,
         remember: bool,
     ) -> Result<i64, Failure> {
-        if let Some(s) = self.0.scales.get(key) {
-            crate::metrics::count_cache("scale", true);
+        if let Some(s) = self.trusted(key) {
             return Ok(s);
         }
         crate::metrics::count_cache("scale", false);
@@ -405,7 +401,9 @@ impl Kind for ScaleService {
         step: Step,
     ) -> Option<Outcome> {
         let step = batch_step(c, step);
-        let scale = state.unmoved(&(project, c.service_id.as_str()), &step)?;
+        let name = (project, c.service_id.as_str());
+        let key: &dyn Pair<str> = &name;
+        let scale = batch::at_once(&state.0.queues, key, &step, || state.trusted(key))?;
         Some(unchanged(&c.service_id, scale, step.up))
     }
 }

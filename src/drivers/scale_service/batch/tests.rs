@@ -287,7 +287,7 @@ fn check_answered_at_once(
                 );
                 thread::spawn(move || {
                     if ticket == n {
-                        // As the trigger path does it (`State::unmoved`), with Cattle's
+                        // As the trigger path does it (`ScaleService::at_once`), with Cattle's
                         // scale as the trusted one; what had joined and been answered is
                         // noted before the check, how many had joined at the read.
                         let ok = |x: &&Option<_>| matches!(x, Some(Ok(_)));
