@@ -63,10 +63,11 @@ pub struct Inner {
         Result<bool, CattleError>,
         foldhash::fast::RandomState,
     >,
-    /// Each driver's own state (the scale cache and per-service locks, ...).
+    /// Each driver's own state (the scale cache and the batches in flight, per-project
+    /// locks for host scaling, ...).
     pub drivers: States,
     /// Per-receiver policy memory (dedupe, cooldown, steps to reverse), leased and locked
-    /// from decision to record; bounded, and never evicted while leased.
+    /// where policy needs it (`trigger::run`); bounded, and never evicted while leased.
     receivers: KeyedState<ReceiverId, ReceiverState>,
 }
 

@@ -301,7 +301,7 @@ mod tests {
     use super::*;
     use clap::Parser as _;
 
-    fn deployment(flags: &[&str]) -> Result<Deployment, String> {
+    fn config(flags: &[&str]) -> Result<EdgeConfig, String> {
         let mut argv = vec![
             "hookgate",
             "serve",
@@ -318,9 +318,23 @@ mod tests {
             return Err("not serve".into());
         };
         let keys = KeyRing::new([("k", vec![1u8; 32])]).map_err(|e| e.to_string())?;
-        EdgeConfig::serve(&args, keys)
-            .map(|c| c.deployment)
-            .map_err(|e| e.to_string())
+        EdgeConfig::serve(&args, keys).map_err(|e| e.to_string())
+    }
+
+    fn deployment(flags: &[&str]) -> Result<Deployment, String> {
+        config(flags).map(|c| c.deployment)
+    }
+
+    #[test]
+    fn the_scale_is_trusted_for_100_ms_unless_told_otherwise() {
+        let ttl = |flags: &[&str]| config(flags).map(|c| c.settings.drivers.scale_ttl);
+        assert_eq!(ttl(&[]), Ok(Duration::from_millis(100)));
+        assert_eq!(
+            ttl(&["--scale-ttl-ms", "1000"]),
+            Ok(Duration::from_millis(1000))
+        );
+        let e = ttl(&["--scale-ttl-ms", "0"]).expect_err("refused");
+        assert!(e.contains("--scale-ttl-ms"), "{e}");
     }
 
     #[test]

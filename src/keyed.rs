@@ -1,4 +1,5 @@
-//! Per-key state shared by concurrent requests (a receiver's policy memory, a service's lock),
+//! Per-key state shared by concurrent requests (a receiver's policy memory, a project's lock
+//! for host scaling),
 //! bounded in size and never evicted while in use.
 //!
 //! A cache alone cannot hold locks: when it evicts an entry that a request still holds, the

@@ -1,8 +1,10 @@
 //! Whether a trigger should act, and how (docs/triggers.md, "Policy"): duplicate
 //! Alertmanager/Grafana notifications, resolved notifications (`onResolved`), cooldowns.
-//! Pure decisions over a receiver's in-memory state; the trigger path holds the receiver's
-//! lease and lock from `decide` through the action to `record`, so two copies of one
-//! notification can never both act.
+//! Pure decisions over a receiver's in-memory state, made under the receiver's lock: with a
+//! cooldown or a reversal the trigger path holds it from `decide` through the action to
+//! `record`; otherwise a notification `reserve`s its alerts under it, acts without it and
+//! `settle`s the claim by the result. Either way two copies of one notification can never
+//! both act (docs/triggers.md, "Policy").
 //!
 //! The state is small and bounded: at most [`REMEMBERED_ALERTS`] alerts per receiver, each a
 //! fixed-size digest of its identity plus the step taken for it, whatever the sender sent.
@@ -201,11 +203,25 @@ pub struct ReceiverState {
     last_performed: Option<u64>,
     alerts: VecDeque<Remembered>,
     last_step: u32,
+    /// Alerts claimed by actions in flight ([`reserve`]), each with its phase (`true`:
+    /// resolved), kept apart from `alerts` until [`settle`]: a claim never makes room by
+    /// forgetting a remembered alert, so one whose action fails leaves the memory as it was.
+    /// Bounded by the alerts of the triggers in flight.
+    claimed: Vec<(AlertId, bool)>,
 }
 
 impl ReceiverState {
     fn find(&self, id: &AlertId) -> Option<&Remembered> {
         self.alerts.iter().find(|r| r.id == *id)
+    }
+
+    /// Whether the alert was handled in this phase (`resolved` or firing), or is claimed
+    /// for it by an action in flight.
+    fn handled(&self, id: &AlertId, resolved: bool) -> bool {
+        let remembered = self
+            .find(id)
+            .is_some_and(|r| if resolved { r.resolved } else { r.fired });
+        remembered || self.claimed.contains(&(*id, resolved))
     }
 
     fn entry(&mut self, id: AlertId) -> &mut Remembered {
@@ -256,8 +272,7 @@ pub fn decide(
     now: u64,
 ) -> Decision {
     if let Notification::Alerts { resolved, alerts } = note {
-        let handled = |r: &Remembered| if *resolved { r.resolved } else { r.fired };
-        if !alerts.is_empty() && alerts.iter().all(|id| state.find(id).is_some_and(handled)) {
+        if !alerts.is_empty() && alerts.iter().all(|id| state.handled(id, *resolved)) {
             return Decision::Duplicate;
         }
         if *resolved {
@@ -346,7 +361,8 @@ pub struct Reservation {
 
 /// Decides, and claims the notification's new alerts for one action in flight: copies of it
 /// that arrive meanwhile are duplicates. For receivers whose triggers may run side by side
-/// (no cooldown, no reversal); [`settle`] ends the claim.
+/// (no cooldown, no reversal); [`settle`] ends the claim. A dry run claims nothing: it
+/// [`decide`]s.
 pub fn reserve(
     state: &mut ReceiverState,
     note: &Notification,
@@ -358,14 +374,9 @@ pub fn reserve(
     if let (Decision::Act, Notification::Alerts { resolved, alerts }) = (decision, note) {
         claim.resolved = *resolved;
         for id in alerts {
-            let r = state.entry(*id);
-            let seen = if *resolved {
-                &mut r.resolved
-            } else {
-                &mut r.fired
-            };
-            if !*seen {
-                *seen = true;
+            // An alert named twice in one notification is claimed once.
+            if !state.handled(id, *resolved) {
+                state.claimed.push((*id, *resolved));
                 claim.alerts.push(*id);
             }
         }
@@ -373,31 +384,30 @@ pub fn reserve(
     (decision, claim)
 }
 
-/// Ends a claim: with the action's change when it succeeded — the alerts stay remembered and
-/// a firing's step is recorded for them — or `None` when it failed: the alerts are released,
-/// so the sender's retry acts.
+/// Ends a claim: with the action's change when it succeeded — the alerts are remembered
+/// (forgetting the oldest if the memory is full) and a firing's step is recorded for them —
+/// or `None` when it failed: the claim is dropped and the memory is as it was, so the
+/// sender's retry acts.
 pub fn settle(state: &mut ReceiverState, claim: Reservation, change: Option<i64>) {
+    state
+        .claimed
+        .retain(|(id, resolved)| *resolved != claim.resolved || !claim.alerts.contains(id));
     let Some(change) = change else {
-        for id in &claim.alerts {
-            if let Some(r) = state.alerts.iter_mut().find(|r| r.id == *id) {
-                if claim.resolved {
-                    r.resolved = false;
-                } else {
-                    r.fired = false;
-                }
-            }
-        }
         return;
     };
-    if claim.resolved || change == 0 || claim.alerts.is_empty() {
-        return;
-    }
-    state.last_step = state.last_step.wrapping_add(1).max(1);
-    let step = state.last_step;
+    let step = if claim.resolved || change == 0 || claim.alerts.is_empty() {
+        0
+    } else {
+        state.last_step = state.last_step.wrapping_add(1).max(1);
+        state.last_step
+    };
     for id in &claim.alerts {
         let r = state.entry(*id);
-        r.fired = true;
-        (r.step, r.delta) = (step, change);
+        if claim.resolved {
+            r.resolved = true;
+        } else if !r.fired {
+            (r.fired, r.step, r.delta) = (true, step, change);
+        }
     }
 }
 

@@ -14,6 +14,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use futures_util::FutureExt as _;
+
 use http::request::Parts;
 use http::StatusCode;
 use hyper::body::Incoming;
@@ -400,8 +402,10 @@ fn acts_freely(policy: Option<crate::drivers::Policy>, note: &Notification) -> b
 }
 
 /// Policy and action. A trigger acting freely ([`acts_freely`]) just acts; a notification
-/// claims its alerts under the receiver's lock; with a cooldown or reversal, decide → act →
-/// record runs under the lock, so that it is atomic.
+/// claims its alerts under the receiver's lock, acts without it and settles the claim by the
+/// result; with a cooldown or reversal, decide → act → record runs under the lock, so that
+/// it is atomic. A dry run decides under the lock, acts without it, and claims and records
+/// nothing.
 async fn run(
     app: &App,
     claims: &Claims,
@@ -430,73 +434,86 @@ async fn run(
         // `handle` offered it `at_once` already.
         return execute(Step::Forward).await;
     };
+    let lease = app.receiver_state(claims.receiver_id);
+    if dry_run {
+        // What a real trigger would do now; the lock is not held while Cattle is read, so a
+        // dry run never holds back a real trigger, nor claims an alert one is sending.
+        let decision = policy::decide(
+            &*lease.lock().await,
+            note,
+            p.on_resolved,
+            p.cooldown_seconds,
+            crate::unix_now(),
+        );
+        return match then(decision, p.on_resolved) {
+            Then::Step(step) => execute(step).await,
+            Then::Answer(outcome) => Ok(outcome),
+        };
+    }
     // The policy's steps are offered `at_once` first, as `handle` does the others.
     let act = |step| async move {
-        if !dry_run {
-            if let Some(outcome) = claims
-                .config
-                .at_once(&app.drivers, &claims.project_id, step)
-            {
-                return Ok(outcome);
-            }
+        if let Some(outcome) = claims
+            .config
+            .at_once(&app.drivers, &claims.project_id, step)
+        {
+            return Ok(outcome);
         }
         execute(step).await
     };
     // A cooldown or a reversal needs the receiver's whole history settled before deciding:
     // those triggers run one at a time. The others run side by side (and their steps can
-    // share a batch): a plain one takes no lock at all; a notification claims its alerts
-    // under the lock, acts without it, and keeps or releases the claim by the result.
+    // share a batch): a notification claims its alerts under the lock, acts without it, and
+    // keeps or releases the claim by the result — also if the action panics.
     if p.cooldown_seconds == 0 && p.on_resolved != OnResolved::Reverse {
         let now = crate::unix_now();
-        let lease = app.receiver_state(claims.receiver_id);
         let (decision, claim) = policy::reserve(&mut *lease.lock().await, note, p.on_resolved, now);
-        let result = match decision {
-            Decision::Act => act(Step::Forward).await,
-            Decision::Duplicate => Ok(Outcome::Duplicate),
-            Decision::ResolvedIgnored => Ok(Outcome::Resolved {
-                note: "resolved notification ignored (onResolved: ignore)",
-            }),
-            Decision::NothingToReverse | Decision::Reverse { .. } | Decision::Cooldown { .. } => {
-                Ok(Outcome::Resolved {
-                    note: "resolved notification names no alert: nothing to do",
-                })
-            }
+        let result = match then(decision, p.on_resolved) {
+            Then::Step(step) => AssertUnwindSafe(act(step)).catch_unwind().await,
+            Then::Answer(outcome) => Ok(Ok(outcome)),
         };
         let kept = match &result {
-            Ok(o) if !dry_run => Some(o.change()),
+            Ok(Ok(outcome)) => Some(outcome.change()),
             _ => None,
         };
         policy::settle(&mut *lease.lock().await, claim, kept);
-        return result;
+        return result.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     }
-    let lease = app.receiver_state(claims.receiver_id);
     let mut state = lease.lock().await;
     let now = crate::unix_now();
     let decision = policy::decide(&state, note, p.on_resolved, p.cooldown_seconds, now);
-    let step = match decision {
-        Decision::Act => Step::Forward,
-        Decision::Reverse { delta } => Step::Reverse { delta },
-        Decision::Duplicate => return Ok(Outcome::Duplicate),
-        Decision::ResolvedIgnored => {
-            return Ok(Outcome::Resolved {
-                note: "resolved notification ignored (onResolved: ignore)",
-            })
-        }
-        Decision::NothingToReverse => {
-            if !dry_run {
-                policy::record(&mut state, note, decision, 0, now);
-            }
-            return Ok(Outcome::Resolved {
-                note: "resolved notification: no step taken for its alerts is left to undo",
-            });
-        }
-        Decision::Cooldown { eligible_at } => return Ok(Outcome::Cooldown { eligible_at }),
+    let outcome = match then(decision, p.on_resolved) {
+        Then::Step(step) => act(step).await?,
+        Then::Answer(outcome) => outcome,
     };
-    let outcome = act(step).await?;
-    if !dry_run {
+    // Only a resolution that found nothing to undo is remembered without an action.
+    if matches!(
+        decision,
+        Decision::Act | Decision::Reverse { .. } | Decision::NothingToReverse
+    ) {
         policy::record(&mut state, note, decision, outcome.change(), now);
     }
     Ok(outcome)
+}
+
+/// What a decision leads to: a step to take, or an answer given without one.
+enum Then {
+    Step(Step),
+    Answer(Outcome),
+}
+
+fn then(decision: Decision, on_resolved: OnResolved) -> Then {
+    let answer = |note| Then::Answer(Outcome::Resolved { note });
+    match decision {
+        Decision::Act => Then::Step(Step::Forward),
+        Decision::Reverse { delta } => Then::Step(Step::Reverse { delta }),
+        Decision::Duplicate => Then::Answer(Outcome::Duplicate),
+        Decision::ResolvedIgnored => answer("resolved notification ignored (onResolved: ignore)"),
+        Decision::NothingToReverse if on_resolved == OnResolved::Reverse => {
+            answer("resolved notification: no step taken for its alerts is left to undo")
+        }
+        Decision::NothingToReverse => answer("resolved notification names no alert: nothing to do"),
+        Decision::Cooldown { eligible_at } => Then::Answer(Outcome::Cooldown { eligible_at }),
+    }
 }
 
 /// An upstream's answer passed back to the sender as it came, except that an upstream 5xx

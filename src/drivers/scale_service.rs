@@ -158,6 +158,11 @@ impl State {
 /// once, answers each trigger with its own from → to. Runs in a task of its own, so no
 /// sender hanging up can stop it half-way.
 async fn write_batches(cattle: Cattle, state: State, key: Key) {
+    let mut writing = Writing {
+        state: &state,
+        key: &key,
+        done: false,
+    };
     let mut answered = 0;
     loop {
         // Let the requests that are ready to run join first: woken by Cattle's answer, this
@@ -171,6 +176,7 @@ async fn write_batches(cattle: Cattle, state: State, key: Key) {
             }
         }
         let Some(batch) = batch::next(&state.0.queues, &key, MAX_BATCH) else {
+            writing.done = true;
             break;
         };
         crate::metrics::observe_batch(batch.len());
@@ -200,6 +206,28 @@ async fn write_batches(cattle: Cattle, state: State, key: Key) {
                     let _ = w.done.send(Err(f.clone()));
                 }
             }
+        }
+    }
+}
+
+/// A writer at work on its service; dropped before `batch::next` said nothing is left (a
+/// panic, a cancelled task), it gives the service up (`batch::abandon`), so that no step
+/// waits for good on a writer that is gone.
+struct Writing<'a> {
+    state: &'a State,
+    key: &'a Key,
+    done: bool,
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let dropped = batch::abandon(&self.state.0.queues, self.key);
+            tracing::error!(
+                service_id = %self.key.1,
+                dropped,
+                "a scale writer ended early: its waiting steps were answered with an error"
+            );
         }
     }
 }
@@ -521,6 +549,66 @@ mod tests {
         assert_eq!(parse(with("min", json!(0))).map(|c| c.min).ok(), Some(0));
         let stored = ScaleService::parse(&with("somethingOld", json!(1)), "1a5", Parse::Stored);
         assert!(stored.is_ok());
+    }
+
+    /// A writer that ends early (here its task is aborted while Cattle has not answered)
+    /// gives its service up: every step of it, in the batch being written or still waiting,
+    /// learns that it got no answer, and the service's next step starts a writer of its own.
+    #[tokio::test]
+    async fn a_writer_that_ends_early_leaves_no_step_waiting_for_good() {
+        use crate::cattle::CattleConfig;
+        use std::time::Duration;
+
+        // A Cattle that takes the connection and never answers.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let cattle = Cattle::new(&CattleConfig {
+            url: format!("http://{}", silent.local_addr().expect("addr")),
+            access_key: "a".into(),
+            secret_key: "s".into(),
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(5),
+            extra_roots_pem: None,
+        })
+        .expect("client");
+        let state = ScaleService::state(&Settings::default());
+        let key: Key = ("1a5".into(), "1s1".into());
+        let step = batch::Step {
+            up: true,
+            amount: 1,
+            min: 0,
+            max: 10,
+        };
+        let waiter = || {
+            let (done, answer) = oneshot::channel();
+            (Waiter { step, done }, answer)
+        };
+        let (first, first_answer) = waiter();
+        assert!(batch::join(&state.0.queues, &key, true, first));
+        let writer = tokio::spawn(write_batches(cattle, state.clone(), key.clone()));
+        // The writer took its batch and is reading the scale from Cattle.
+        let _held = tokio::time::timeout(Duration::from_secs(10), silent.accept())
+            .await
+            .expect("the writer calls Cattle")
+            .expect("accept");
+        let (second, second_answer) = waiter();
+        assert!(!batch::join(&state.0.queues, &key, true, second));
+        writer.abort();
+        assert!(writer.await.expect_err("aborted").is_cancelled());
+        for answer in [first_answer, second_answer] {
+            let answered = tokio::time::timeout(Duration::from_secs(5), answer).await;
+            assert!(
+                matches!(answered, Ok(Err(_))),
+                "a step of the writer that ended must learn it got no answer"
+            );
+        }
+        assert_eq!(state.in_use(), 0);
+        let (third, _) = waiter();
+        assert!(
+            batch::join(&state.0.queues, &key, true, third),
+            "the next step starts a new writer"
+        );
     }
 
     #[test]

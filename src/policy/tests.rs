@@ -262,3 +262,54 @@ fn reservations_claim_alerts_and_release_them_on_failure() {
     assert_eq!(d, Decision::Act);
     assert!(claim.alerts.is_empty());
 }
+
+#[test]
+fn a_failed_claim_on_a_full_memory_forgets_nothing() {
+    let ign = OnResolved::Ignore;
+    let firing = |i: usize| {
+        note(&format!(
+            r#"{{"status":"firing","alerts":[{{"fingerprint":"{i}","startsAt":"2026-11-29T10:00:00Z"}}]}}"#
+        ))
+    };
+    let mut s = ReceiverState::default();
+    for i in 0..REMEMBERED_ALERTS {
+        let (d, claim) = reserve(&mut s, &firing(i), ign, 0);
+        assert_eq!(d, Decision::Act);
+        settle(&mut s, claim, Some(1));
+    }
+    assert_eq!(s.remembered(), REMEMBERED_ALERTS);
+    // A new alert claimed while the memory is full: its action fails.
+    let new = firing(REMEMBERED_ALERTS);
+    let (d, claim) = reserve(&mut s, &new, ign, 1);
+    assert_eq!(d, Decision::Act);
+    // While it is in flight, a copy is a duplicate; the oldest alert is still remembered.
+    assert_eq!(decide(&s, &new, ign, 0, 1), Decision::Duplicate);
+    assert_eq!(decide(&s, &firing(0), ign, 0, 1), Decision::Duplicate);
+    settle(&mut s, claim, None);
+    // No trace: the oldest alert is remembered still, the new one may act on a retry.
+    assert_eq!(decide(&s, &firing(0), ign, 0, 2), Decision::Duplicate);
+    assert_eq!(decide(&s, &new, ign, 0, 2), Decision::Act);
+    assert_eq!(s.remembered(), REMEMBERED_ALERTS);
+    assert!(s.claimed.is_empty());
+    // The retry succeeds: now the new alert is remembered and the oldest forgotten.
+    let (_, claim) = reserve(&mut s, &new, ign, 3);
+    settle(&mut s, claim, Some(1));
+    assert_eq!(decide(&s, &new, ign, 0, 3), Decision::Duplicate);
+    assert_eq!(decide(&s, &firing(0), ign, 0, 3), Decision::Act);
+}
+
+#[test]
+fn a_resolved_claim_fails_without_touching_the_firing_it_resolves() {
+    let ign = OnResolved::Ignore;
+    let trig = OnResolved::Trigger;
+    let mut s = ReceiverState::default();
+    let (_, claim) = reserve(&mut s, &note(FIRING), ign, 0);
+    settle(&mut s, claim, Some(1));
+    let (d, claim) = reserve(&mut s, &note(RESOLVED), trig, 1);
+    assert_eq!(d, Decision::Act);
+    assert_eq!(decide(&s, &note(RESOLVED), trig, 0, 1), Decision::Duplicate);
+    settle(&mut s, claim, None);
+    // The firing stays handled; the resolution is not, so its retry acts.
+    assert_eq!(decide(&s, &note(FIRING), ign, 0, 2), Decision::Duplicate);
+    assert_eq!(decide(&s, &note(RESOLVED), trig, 0, 2), Decision::Act);
+}

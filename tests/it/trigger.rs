@@ -815,25 +815,80 @@ async fn concurrent_triggers_share_writes_and_each_gets_its_own_step() {
     assert!(writes < 20, "{writes} Cattle writes for 200 triggers");
 }
 
+/// Whether `moves` (each from → to) can be put in one order in which each starts where the
+/// one before ended, going from `start` to `end`: an Eulerian trail of the multigraph whose
+/// vertices are scales and whose edges are the moves (every edge used once; a move that
+/// changed nothing is a loop at its scale).
+fn one_sequential_order(start: i64, end: i64, moves: &[(i64, i64)]) -> bool {
+    use std::collections::BTreeMap;
+    let mut balance: BTreeMap<i64, i64> = BTreeMap::new();
+    for &(from, to) in moves {
+        *balance.entry(from).or_default() += 1;
+        *balance.entry(to).or_default() -= 1;
+    }
+    let degrees_fit = balance.iter().all(|(&scale, &b)| {
+        let want =
+            i64::from(scale == start && start != end) - i64::from(scale == end && start != end);
+        b == want
+    });
+    // Every move reachable from `start` along the moves (degrees fit, so that is enough).
+    let mut seen = vec![start];
+    let mut used = vec![false; moves.len()];
+    while let Some(at) = seen.pop() {
+        for (i, &(from, to)) in moves.iter().enumerate() {
+            if !used[i] && from == at {
+                used[i] = true;
+                seen.push(to);
+            }
+        }
+    }
+    degrees_fit && used.iter().all(|&u| u)
+}
+
+#[test]
+fn sequential_orders_are_told_apart_from_others() {
+    assert!(one_sequential_order(2, 5, &[(3, 4), (2, 3), (4, 5)]));
+    assert!(one_sequential_order(2, 2, &[(2, 5), (5, 2), (2, 2)]));
+    assert!(one_sequential_order(7, 7, &[(7, 7), (7, 7)]));
+    // Every step computed from the batch's first scale, and the sum written.
+    assert!(!one_sequential_order(2, 8, &[(2, 5), (2, 5)]));
+    // A step lost, one doubled, one from a scale never reached.
+    assert!(!one_sequential_order(2, 5, &[(2, 3), (4, 5)]));
+    assert!(!one_sequential_order(2, 4, &[(2, 3), (2, 3), (3, 4)]));
+    assert!(!one_sequential_order(2, 3, &[(2, 3), (9, 9)]));
+}
+
+/// Writes of 1s1 the simulator was asked for since the last `clear_calls`.
+async fn writes_of_1s1(edge: &Edge) -> usize {
+    edge.called_writes()
+        .await
+        .iter()
+        .filter(|w| w.contains("PUT") && w.ends_with("/services/1s1\""))
+        .count()
+}
+
 #[tokio::test]
 async fn mixed_steps_in_a_batch_equal_sequential_application() {
     use ScaleAction::{Down, Up};
     let (edge, urls) = group_edge(&[cfg("1s1", Up, 3, 1, 7), cfg("1s1", Down, 2, 1, 10)]).await;
     let replies = fire_all(&urls, 40).await;
     assert!(replies.iter().all(|r| r.status == 200));
-    // Each answer is one step of its own receiver from its `from`, with its own clamp, and
-    // together they add up to where the service ended.
-    let mut total = 0;
-    for (i, (from, to)) in moves(&replies).into_iter().enumerate() {
+    // Each answer is one step of its own receiver from its `from`, with its own clamp...
+    let moves = moves(&replies);
+    for (i, &(from, to)) in moves.iter().enumerate() {
         let want = if i % 2 == 0 {
             (from + 3).clamp(1, 7).max(from)
         } else {
             (from - 2).clamp(1, 10).min(from)
         };
         assert_eq!(to, want, "answer {i}: {from} → {to}");
-        total += to - from;
     }
-    assert_eq!(edge.scale_of("1a5", "1s1").await, 2 + total);
+    // ...and the answers chain into one sequential order from 2 to where the service ended,
+    // written in far fewer writes than steps.
+    let end = edge.scale_of("1a5", "1s1").await;
+    assert!(one_sequential_order(2, end, &moves), "{moves:?} → {end}");
+    let writes = writes_of_1s1(&edge).await;
+    assert!(writes < 20, "{writes} Cattle writes for 40 triggers");
 }
 
 #[tokio::test]
@@ -859,6 +914,129 @@ async fn a_failed_batch_fails_all_its_triggers_and_retries_apply_once() {
     let retried = fire_all(&urls, 20).await;
     assert!(retried.iter().all(|r| r.status == 200));
     assert_eq!(edge.scale_of("1a5", "1s1").await, 22);
+}
+
+/// A batch that fails on its write (its scale trusted, so no read before it), not on a
+/// read: every trigger of it fails, the scale is as it was, and each retry applies once.
+#[tokio::test]
+async fn a_failed_write_fails_its_whole_batch_and_retries_apply_once() {
+    let (edge, urls) = group_edge(&[ScaleServiceConfig {
+        max: 100,
+        ..scale("1s1")
+    }])
+    .await;
+    // One step written: 2 → 3, and the scale trusted from its answer.
+    let r = http(Method::POST, &urls[0], None, &[], None).await;
+    assert_eq!(answer(&r), (200, "scaled".into(), 2, 3));
+    edge.clear_faults().await;
+    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "method": "PUT", "status": 503, "latencyMs": 50}"#)
+        .await;
+    edge.clear_calls().await;
+    let failed = fire_all(&urls, 20).await;
+    assert!(
+        failed.iter().all(|r| r.status == 502),
+        "every trigger of a failed write fails"
+    );
+    let calls = http(Method::GET, &edge.sim.url("/_sim/calls"), None, &[], None)
+        .await
+        .json();
+    let first = &calls[0];
+    assert_eq!(
+        (&first["method"], &first["path"]),
+        (&"PUT".into(), &"/v2-beta/projects/1a5/services/1s1".into()),
+        "the first batch wrote without reading: {calls}"
+    );
+    edge.clear_faults().await;
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 3);
+    let retried = fire_all(&urls, 20).await;
+    assert!(retried.iter().all(|r| r.status == 200));
+    let mut m = moves(&retried);
+    m.sort();
+    assert_eq!(m, (3..23).map(|s| (s, s + 1)).collect::<Vec<_>>());
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 23);
+}
+
+/// Distinct alerts to one receiver share writes; a failed write leaves no trace in the
+/// receiver's memory (the alerts' retries act), and a copy of an acted alert does not.
+#[tokio::test]
+async fn distinct_alerts_share_writes_and_a_failed_write_leaves_them_unremembered() {
+    let (edge, urls) = group_edge(&[ScaleServiceConfig {
+        max: 100,
+        ..scale("1s1")
+    }])
+    .await;
+    let r = http(Method::POST, &urls[0], None, &[], None).await;
+    assert_eq!(answer(&r), (200, "scaled".into(), 2, 3));
+    let alert = |i: usize| {
+        format!(
+            r#"{{"status":"firing","alerts":[{{"status":"firing","fingerprint":"a{i}","startsAt":"2026-11-29T10:00:00Z"}}]}}"#
+        )
+    };
+    let send_all = |n: usize| {
+        let url = urls[0].clone();
+        join_all((0..n).map(move |i| {
+            let (url, body) = (url.clone(), alert(i));
+            async move {
+                let json = [("content-type", "application/json")];
+                http(Method::POST, &url, None, &json, Some(&body)).await
+            }
+        }))
+    };
+    edge.clear_faults().await;
+    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "method": "PUT", "status": 503, "latencyMs": 50}"#)
+        .await;
+    assert!(send_all(20).await.iter().all(|r| r.status == 502));
+    edge.clear_faults().await;
+    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "latencyMs": 50}"#)
+        .await;
+    edge.clear_calls().await;
+    // The retries act, each once, in shared writes.
+    let retried = send_all(20).await;
+    assert!(
+        retried.iter().all(|r| answer(r).1 == "scaled"),
+        "{:?}",
+        retried.iter().map(answer).collect::<Vec<_>>()
+    );
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 23);
+    let writes = writes_of_1s1(&edge).await;
+    assert!(writes < 10, "{writes} Cattle writes for 20 alerts");
+    // Copies of them are duplicates now.
+    let copies = send_all(20).await;
+    assert!(copies.iter().all(|r| answer(r).1 == "duplicate"));
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 23);
+}
+
+/// A dry run with an alert claims nothing: the real notification sent while the dry run
+/// waits on Cattle acts (it is not taken for a duplicate of the dry run).
+#[tokio::test]
+async fn a_dry_run_of_an_alert_does_not_swallow_the_alert() {
+    let (edge, urls) = group_edge(&[ScaleServiceConfig {
+        max: 100,
+        ..scale("1s1")
+    }])
+    .await;
+    let body = r#"{"status":"firing","alerts":[{"status":"firing","fingerprint":"d1","startsAt":"2026-11-29T10:00:00Z"}]}"#;
+    let json = [("content-type", "application/json")];
+    // The dry run reads the scale (not trusted yet: nothing was written) slowly.
+    edge.clear_faults().await;
+    edge.fault(
+        r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "method": "GET", "latencyMs": 400}"#,
+    )
+    .await;
+    let dry_url = format!("{}&dryRun=true", urls[0]);
+    let dry = {
+        let dry_url = dry_url.clone();
+        tokio::spawn(async move { http(Method::POST, &dry_url, None, &json, Some(body)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let real = http(Method::POST, &urls[0], None, &json, Some(body)).await;
+    assert_eq!(answer(&real), (200, "scaled".into(), 2, 3));
+    let dry = dry.await.expect("dry run");
+    assert_eq!(dry.status, 200);
+    assert_eq!(dry.json()["dryRun"], true);
+    // And the alert is remembered now: a copy is a duplicate.
+    let copy = http(Method::POST, &urls[0], None, &json, Some(body)).await;
+    assert_eq!(answer(&copy).1, "duplicate");
 }
 
 /// A trigger's answer as (status, outcome, from, to).

@@ -198,5 +198,13 @@ pub fn next<K: Hash + Eq + Clone, W>(
     })
 }
 
+/// For a writer of `key` that ends before [`next`] said nothing is left (it panicked, or
+/// its task was cancelled): the service's steps still waiting are dropped — each of their
+/// triggers learns that its batch ended without an answer — and the service's next step
+/// starts a new writer instead of joining a queue that no one serves.
+pub fn abandon<K: Hash + Eq + Clone, W>(g: &impl Guard<Queues<K, W>>, key: &K) -> usize {
+    g.with(|q| q.services.remove(key).map_or(0, |p| p.waiting.len()))
+}
+
 #[cfg(test)]
 mod tests;
