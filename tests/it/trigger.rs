@@ -638,6 +638,18 @@ async fn other_routes() {
         text.contains(r#"hookgate_cache_lookups_total{cache="scale",result="miss"}"#),
         "{text}"
     );
+    // The scaled trigger's write carried one step or more (group commit); the count of log
+    // lines dropped is exposed, whatever it is.
+    let batches = text
+        .lines()
+        .find_map(|l| l.strip_prefix("hookgate_scale_batch_steps_count "))
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    assert!(batches.is_some_and(|n| n >= 1), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("hookgate_log_lines_dropped_total ")),
+        "{text}"
+    );
     assert!(!text.contains(&token) && !text.contains("service-secret"));
     // Without asking for OpenMetrics: the classic format, counters named as their samples.
     assert!(m.headers["content-type"]
