@@ -120,9 +120,9 @@ pub struct EdgeArgs {
     #[arg(long, env = "HOOKGATE_REVOCATION_TTL_SECS", default_value_t = 30)]
     pub revocation_ttl_secs: u64,
     /// How long a service's cached scale is trusted, in milliseconds. hookgate refreshes it
-    /// from its own writes, so a scale set by hand in Rancher is seen by the first trigger
-    /// that comes this long after hookgate last read or wrote the service (a service that
-    /// receives triggers more often than this is never re-read; see docs/triggers.md).
+    /// from its own reads and writes, so a scale set by hand in Rancher is seen by the first
+    /// step that comes this long after hookgate last read or wrote the service (a service
+    /// hookgate writes more often than this is never re-read; see docs/triggers.md).
     #[arg(long, env = "HOOKGATE_SCALE_TTL_MS", default_value_t = 100)]
     pub scale_ttl_ms: u64,
     /// How long one service's background upgrade (serviceUpgrade) may take, in seconds.

@@ -212,7 +212,7 @@ async fn write_batches(cattle: Cattle, state: State, key: Key) {
 
 /// A writer at work on its service; dropped before `batch::next` said nothing is left (a
 /// panic, a cancelled task), it gives the service up (`batch::abandon`), so that no step
-/// waits for good on a writer that is gone.
+/// waits for good on a writer that is gone, and stops trusting the cached scale.
 struct Writing<'a> {
     state: &'a State,
     key: &'a Key,
@@ -222,6 +222,8 @@ struct Writing<'a> {
 impl Drop for Writing<'_> {
     fn drop(&mut self) {
         if !self.done {
+            // Its last write may or may not have reached Cattle: the next writer reads.
+            self.state.0.scales.invalidate(self.key);
             let dropped = batch::abandon(&self.state.0.queues, self.key);
             tracing::error!(
                 service_id = %self.key.1,
@@ -551,9 +553,10 @@ mod tests {
         assert!(stored.is_ok());
     }
 
-    /// A writer that ends early (here its task is aborted while Cattle has not answered)
-    /// gives its service up: every step of it, in the batch being written or still waiting,
-    /// learns that it got no answer, and the service's next step starts a writer of its own.
+    /// A writer that ends early (here its task is aborted while Cattle has not answered its
+    /// write) gives its service up: every step of it, in the batch being written or still
+    /// waiting, learns that it got no answer, the cached scale is no longer trusted, and the
+    /// service's next step starts a writer of its own.
     #[tokio::test]
     async fn a_writer_that_ends_early_leaves_no_step_waiting_for_good() {
         use crate::cattle::CattleConfig;
@@ -584,10 +587,11 @@ mod tests {
             let (done, answer) = oneshot::channel();
             (Waiter { step, done }, answer)
         };
+        // The scale is trusted: the writer takes its batch and writes 3 → 4 at once.
+        state.0.scales.insert(key.clone(), 3);
         let (first, first_answer) = waiter();
         assert!(batch::join(&state.0.queues, &key, true, first));
         let writer = tokio::spawn(write_batches(cattle, state.clone(), key.clone()));
-        // The writer took its batch and is reading the scale from Cattle.
         let _held = tokio::time::timeout(Duration::from_secs(10), silent.accept())
             .await
             .expect("the writer calls Cattle")
@@ -604,6 +608,8 @@ mod tests {
             );
         }
         assert_eq!(state.in_use(), 0);
+        // Whether that write reached Cattle is unknown: the scale is no longer trusted.
+        assert_eq!(state.0.scales.get(&key), None);
         let (third, _) = waiter();
         assert!(
             batch::join(&state.0.queues, &key, true, third),

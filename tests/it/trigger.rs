@@ -838,11 +838,13 @@ fn one_sequential_order(start: i64, end: i64, moves: &[(i64, i64)]) -> bool {
         *balance.entry(from).or_default() += 1;
         *balance.entry(to).or_default() -= 1;
     }
-    let degrees_fit = balance.iter().all(|(&scale, &b)| {
-        let want =
-            i64::from(scale == start && start != end) - i64::from(scale == end && start != end);
-        b == want
-    });
+    // Out-degree minus in-degree: +1 at the start and -1 at the end when they differ, 0
+    // everywhere else (the start and end included when they are the same).
+    let want = |scale: i64| i64::from(scale == start) - i64::from(scale == end);
+    let degrees_fit = balance.iter().all(|(&scale, &b)| b == want(scale))
+        && [start, end]
+            .iter()
+            .all(|&s| balance.get(&s).copied().unwrap_or(0) == want(s));
     // Every move reachable from `start` along the moves (degrees fit, so that is enough).
     let mut seen = vec![start];
     let mut used = vec![false; moves.len()];
@@ -868,6 +870,9 @@ fn sequential_orders_are_told_apart_from_others() {
     assert!(!one_sequential_order(2, 5, &[(2, 3), (4, 5)]));
     assert!(!one_sequential_order(2, 4, &[(2, 3), (2, 3), (3, 4)]));
     assert!(!one_sequential_order(2, 3, &[(2, 3), (9, 9)]));
+    // Nothing moved, yet the service is elsewhere.
+    assert!(!one_sequential_order(2, 5, &[]));
+    assert!(one_sequential_order(2, 2, &[]));
 }
 
 /// Writes of 1s1 the simulator was asked for since the last `clear_calls`.
