@@ -61,6 +61,8 @@ async fn check(c: Case) {
     );
     assert_eq!(r.headers["content-type"], "application/json", "{}", c.name);
     assert_eq!(r.headers["cache-control"], "no-store", "{}", c.name);
+    assert_eq!(r.headers["referrer-policy"], "no-referrer", "{}", c.name);
+    assert_eq!(r.headers["x-content-type-options"], "nosniff", "{}", c.name);
     let v = r.json();
     match c.outcome {
         "" => {
