@@ -935,21 +935,42 @@ async fn a_failed_batch_fails_all_its_triggers_and_retries_apply_once() {
     assert_eq!(edge.scale_of("1a5", "1s1").await, 22);
 }
 
-/// A batch that fails on its write (its scale trusted, so no read before it), not on a
-/// read: every trigger of it fails, the scale is as it was, and each retry applies once.
-#[tokio::test]
-async fn a_failed_write_fails_its_whole_batch_and_retries_apply_once() {
+/// Cattle refuses every scale write (and takes 50 ms to).
+const WRITES_FAIL: &str = r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "method": "PUT", "status": 503, "latencyMs": 50}"#;
+
+/// An up-by-one receiver of 1s1 (max 100) whose first step was written (2 → 3), so that
+/// the scale is trusted; Cattle's faults cleared. Returns its trigger URL.
+async fn written_once() -> (Edge, String) {
     let (edge, urls) = group_edge(&[ScaleServiceConfig {
         max: 100,
         ..scale("1s1")
     }])
     .await;
-    // One step written: 2 → 3, and the scale trusted from its answer.
     let r = http(Method::POST, &urls[0], None, &[], None).await;
     assert_eq!(answer(&r), (200, "scaled".into(), 2, 3));
     edge.clear_faults().await;
-    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "method": "PUT", "status": 503, "latencyMs": 50}"#)
-        .await;
+    (edge, urls[0].clone())
+}
+
+/// An Alertmanager notification of one firing alert.
+fn firing(fingerprint: &str) -> String {
+    format!(
+        r#"{{"status":"firing","alerts":[{{"status":"firing","fingerprint":"{fingerprint}","startsAt":"2026-11-29T10:00:00Z"}}]}}"#
+    )
+}
+
+async fn notify(url: &str, body: &str) -> Reply {
+    let json = [("content-type", "application/json")];
+    http(Method::POST, url, None, &json, Some(body)).await
+}
+
+/// A batch that fails on its write (its scale trusted, so no read before it), not on a
+/// read: every trigger of it fails, the scale is as it was, and each retry applies once.
+#[tokio::test]
+async fn a_failed_write_fails_its_whole_batch_and_retries_apply_once() {
+    let (edge, url) = written_once().await;
+    let urls = [url];
+    edge.fault(WRITES_FAIL).await;
     edge.clear_calls().await;
     let failed = fire_all(&urls, 20).await;
     assert!(
@@ -979,31 +1000,14 @@ async fn a_failed_write_fails_its_whole_batch_and_retries_apply_once() {
 /// receiver's memory (the alerts' retries act), and a copy of an acted alert does not.
 #[tokio::test]
 async fn distinct_alerts_share_writes_and_a_failed_write_leaves_them_unremembered() {
-    let (edge, urls) = group_edge(&[ScaleServiceConfig {
-        max: 100,
-        ..scale("1s1")
-    }])
-    .await;
-    let r = http(Method::POST, &urls[0], None, &[], None).await;
-    assert_eq!(answer(&r), (200, "scaled".into(), 2, 3));
-    let alert = |i: usize| {
-        format!(
-            r#"{{"status":"firing","alerts":[{{"status":"firing","fingerprint":"a{i}","startsAt":"2026-11-29T10:00:00Z"}}]}}"#
-        )
-    };
+    let (edge, url) = written_once().await;
     let send_all = |n: usize| {
-        let url = urls[0].clone();
-        join_all((0..n).map(move |i| {
-            let (url, body) = (url.clone(), alert(i));
-            async move {
-                let json = [("content-type", "application/json")];
-                http(Method::POST, &url, None, &json, Some(&body)).await
-            }
+        join_all((0..n).map(|i| {
+            let (url, body) = (url.clone(), firing(&format!("a{i}")));
+            async move { notify(&url, &body).await }
         }))
     };
-    edge.clear_faults().await;
-    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "method": "PUT", "status": 503, "latencyMs": 50}"#)
-        .await;
+    edge.fault(WRITES_FAIL).await;
     assert!(send_all(20).await.iter().all(|r| r.status == 502));
     edge.clear_faults().await;
     edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "latencyMs": 50}"#)
@@ -1034,28 +1038,25 @@ async fn a_dry_run_of_an_alert_does_not_swallow_the_alert() {
         ..scale("1s1")
     }])
     .await;
-    let body = r#"{"status":"firing","alerts":[{"status":"firing","fingerprint":"d1","startsAt":"2026-11-29T10:00:00Z"}]}"#;
-    let json = [("content-type", "application/json")];
+    let body = firing("d1");
     // The dry run reads the scale (not trusted yet: nothing was written) slowly.
     edge.clear_faults().await;
     edge.fault(
         r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "method": "GET", "latencyMs": 400}"#,
     )
     .await;
-    let dry_url = format!("{}&dryRun=true", urls[0]);
     let dry = {
-        let dry_url = dry_url.clone();
-        tokio::spawn(async move { http(Method::POST, &dry_url, None, &json, Some(body)).await })
+        let (dry_url, body) = (format!("{}&dryRun=true", urls[0]), body.clone());
+        tokio::spawn(async move { notify(&dry_url, &body).await })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let real = http(Method::POST, &urls[0], None, &json, Some(body)).await;
+    let real = notify(&urls[0], &body).await;
     assert_eq!(answer(&real), (200, "scaled".into(), 2, 3));
     let dry = dry.await.expect("dry run");
     assert_eq!(dry.status, 200);
     assert_eq!(dry.json()["dryRun"], true);
     // And the alert is remembered now: a copy is a duplicate.
-    let copy = http(Method::POST, &urls[0], None, &json, Some(body)).await;
-    assert_eq!(answer(&copy).1, "duplicate");
+    assert_eq!(answer(&notify(&urls[0], &body).await).1, "duplicate");
 }
 
 /// A trigger's answer as (status, outcome, from, to).
