@@ -245,6 +245,26 @@ impl ReceiverState {
         &mut self.alerts[at]
     }
 
+    /// Remembers alerts handled in one phase (`resolved` or firing); a firing that changed
+    /// the scale by `change` is one step, recorded for each of its alerts so that their
+    /// resolution can undo it once.
+    fn remember(&mut self, resolved: bool, alerts: &[AlertId], change: i64) {
+        let step = if resolved || change == 0 || alerts.is_empty() {
+            0
+        } else {
+            self.last_step = self.last_step.wrapping_add(1).max(1);
+            self.last_step
+        };
+        for id in alerts {
+            let r = self.entry(*id);
+            if resolved {
+                r.resolved = true;
+            } else if !r.fired {
+                (r.fired, r.step, r.delta) = (true, step, change);
+            }
+        }
+    }
+
     /// The distinct, not yet reversed steps taken for these alerts, and their total change.
     fn steps_of(&self, ids: &[AlertId]) -> (Vec<u32>, i64) {
         let mut steps: Vec<u32> = Vec::new();
@@ -322,20 +342,7 @@ pub fn record(
             if change != 0 {
                 state.last_performed = Some(now);
             }
-            let step = if change != 0 && !*resolved {
-                state.last_step = state.last_step.wrapping_add(1).max(1);
-                state.last_step
-            } else {
-                0
-            };
-            for id in alerts {
-                let r = state.entry(*id);
-                if *resolved {
-                    r.resolved = true;
-                } else if !r.fired {
-                    (r.fired, r.step, r.delta) = (true, step, change);
-                }
-            }
+            state.remember(*resolved, alerts, change);
         }
         Decision::Reverse { .. } | Decision::NothingToReverse => {
             let (steps, _) = state.steps_of(alerts);
@@ -392,22 +399,8 @@ pub fn settle(state: &mut ReceiverState, claim: Reservation, change: Option<i64>
     state
         .claimed
         .retain(|(id, resolved)| *resolved != claim.resolved || !claim.alerts.contains(id));
-    let Some(change) = change else {
-        return;
-    };
-    let step = if claim.resolved || change == 0 || claim.alerts.is_empty() {
-        0
-    } else {
-        state.last_step = state.last_step.wrapping_add(1).max(1);
-        state.last_step
-    };
-    for id in &claim.alerts {
-        let r = state.entry(*id);
-        if claim.resolved {
-            r.resolved = true;
-        } else if !r.fired {
-            (r.fired, r.step, r.delta) = (true, step, change);
-        }
+    if let Some(change) = change {
+        state.remember(claim.resolved, &claim.alerts, change);
     }
 }
 

@@ -15,7 +15,6 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures_util::FutureExt as _;
-
 use http::request::Parts;
 use http::StatusCode;
 use hyper::body::Incoming;
@@ -485,13 +484,9 @@ async fn run(
         Then::Step(step) => act(step).await?,
         Then::Answer(outcome) => outcome,
     };
-    // Only a resolution that found nothing to undo is remembered without an action.
-    if matches!(
-        decision,
-        Decision::Act | Decision::Reverse { .. } | Decision::NothingToReverse
-    ) {
-        policy::record(&mut state, note, decision, outcome.change(), now);
-    }
+    // `record` keeps what the decision and its outcome say (nothing for a duplicate, a
+    // cooldown, an ignored resolution).
+    policy::record(&mut state, note, decision, outcome.change(), now);
     Ok(outcome)
 }
 
