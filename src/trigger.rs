@@ -25,7 +25,9 @@ use crate::cattle::Auth;
 use crate::drivers::{DriverConfig, OnResolved, Outcome, Reply, Report, Request, Step};
 use crate::error::Error;
 use crate::http::Resp;
+use crate::keyed::Lease;
 use crate::policy::{self, Decision, Notification};
+use crate::receiver::ReceiverId;
 use crate::token::{Claims, TokenError};
 
 /// What the query string asks for.
@@ -464,18 +466,7 @@ async fn run(
     // share a batch): a notification claims its alerts under the lock, acts without it, and
     // keeps or releases the claim by the result — also if the action panics.
     if p.cooldown_seconds == 0 && p.on_resolved != OnResolved::Reverse {
-        let now = crate::unix_now();
-        let (decision, claim) = policy::reserve(&mut *lease.lock().await, note, p.on_resolved, now);
-        let result = match then(decision, p.on_resolved) {
-            Then::Step(step) => AssertUnwindSafe(act(step)).catch_unwind().await,
-            Then::Answer(outcome) => Ok(Ok(outcome)),
-        };
-        let kept = match &result {
-            Ok(Ok(outcome)) => Some(outcome.change()),
-            _ => None,
-        };
-        policy::settle(&mut *lease.lock().await, claim, kept);
-        return result.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        return claim_and_act(&lease, note, p.on_resolved, act).await;
     }
     let mut state = lease.lock().await;
     let now = crate::unix_now();
@@ -488,6 +479,32 @@ async fn run(
     // cooldown, an ignored resolution).
     policy::record(&mut state, note, decision, outcome.change(), now);
     Ok(outcome)
+}
+
+/// A notification to a receiver whose triggers run side by side: claims its alerts under
+/// the receiver's lock, acts without it, and keeps or releases the claim by the result —
+/// also when the action panics (the panic then goes on, and `RunToEnd` answers 500).
+async fn claim_and_act<Fut>(
+    lease: &Lease<ReceiverId, policy::ReceiverState>,
+    note: &Notification,
+    on_resolved: OnResolved,
+    act: impl FnOnce(Step) -> Fut,
+) -> Result<Outcome, Error>
+where
+    Fut: Future<Output = Result<Outcome, Error>>,
+{
+    let now = crate::unix_now();
+    let (decision, claim) = policy::reserve(&mut *lease.lock().await, note, on_resolved, now);
+    let result = match then(decision, on_resolved) {
+        Then::Step(step) => AssertUnwindSafe(act(step)).catch_unwind().await,
+        Then::Answer(outcome) => Ok(Ok(outcome)),
+    };
+    let kept = match &result {
+        Ok(Ok(outcome)) => Some(outcome.change()),
+        _ => None,
+    };
+    policy::settle(&mut *lease.lock().await, claim, kept);
+    result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// What a decision leads to: a step to take, or an answer given without one.
@@ -588,12 +605,7 @@ fn unattributed(e: Error, started: Instant) -> Resp {
 
 /// The answer to a trigger that ran (docs/triggers.md, "Outcomes"): `type`, `receiverId`,
 /// `driver`, `outcome`, `dryRun`, `message`, then the driver's own fields.
-fn trigger_result(
-    receiver_id: crate::receiver::ReceiverId,
-    driver: &str,
-    outcome: &Outcome,
-    dry_run: bool,
-) -> Resp {
+fn trigger_result(receiver_id: ReceiverId, driver: &str, outcome: &Outcome, dry_run: bool) -> Resp {
     let mut o = crate::json::JsonObject::new();
     o.str("type", "triggerResult")
         .str("receiverId", receiver_id.hex().as_str())
@@ -672,6 +684,52 @@ fn finish(claims: &Claims, result: Result<Done, Error>, started: Instant) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const FIRING: &str = r#"{"status":"firing","alerts":[{"status":"firing","fingerprint":"f1","startsAt":"2026-11-29T10:00:00Z"}]}"#;
+
+    async fn broken() -> Resp {
+        panic!("the action broke")
+    }
+
+    #[tokio::test]
+    async fn an_action_that_panics_is_answered_500() {
+        let resp = RunToEnd::new(broken()).await;
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    /// A claim does not outlive a panicking action: the panic goes on, the alert is
+    /// released, and the sender's retry acts instead of being answered `duplicate`.
+    #[tokio::test]
+    async fn a_panicking_action_releases_the_alerts_it_claimed() {
+        let receivers = crate::keyed::KeyedState::<ReceiverId, policy::ReceiverState>::locks();
+        let lease = receivers.lease(&ReceiverId::derived("test", "1a5", "k"));
+        let note = Notification::parse(FIRING.as_bytes()).expect("parses");
+        let on = OnResolved::Ignore;
+        let acts = std::sync::atomic::AtomicU32::new(0);
+        let act = |_| async {
+            acts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let report = Report {
+                change: 1,
+                ..Report::new("scaled", String::new(), Vec::new())
+            };
+            Ok(Outcome::Acted(report))
+        };
+
+        let panicked = AssertUnwindSafe(claim_and_act(&lease, &note, on, |_| async {
+            panic!("the action broke")
+        }))
+        .catch_unwind()
+        .await;
+        assert!(panicked.is_err(), "the panic goes on");
+
+        let retried = claim_and_act(&lease, &note, on, act).await.expect("acts");
+        assert_eq!(retried.name(), "scaled", "the retry acts");
+        let copy = claim_and_act(&lease, &note, on, act)
+            .await
+            .expect("answers");
+        assert_eq!(copy, Outcome::Duplicate, "and is remembered once it has");
+        assert_eq!(acts.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn query_parsing_is_strict() {
