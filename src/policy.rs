@@ -1,10 +1,10 @@
 //! Whether a trigger should act, and how (docs/triggers.md, "Policy"): duplicate
 //! Alertmanager/Grafana notifications, resolved notifications (`onResolved`), cooldowns.
 //! Pure decisions over a receiver's in-memory state, made under the receiver's lock: with a
-//! cooldown or a reversal the trigger path holds it from `decide` through the action to
-//! `record`; otherwise a notification `reserve`s its alerts under it, acts without it and
+//! reversal the trigger path holds it from `decide` through the action to `record`;
+//! otherwise a trigger `reserve`s its alerts and the cooldown under it, acts without it and
 //! `settle`s the claim by the result. Either way two copies of one notification can never
-//! both act (docs/triggers.md, "Policy").
+//! both act, nor two steps within one cooldown (docs/triggers.md, "Policy").
 //!
 //! The state is small and bounded: at most [`REMEMBERED_ALERTS`] alerts per receiver, each a
 //! fixed-size digest of its identity plus the step taken for it, whatever the sender sent.
@@ -208,6 +208,9 @@ pub struct ReceiverState {
     /// forgetting a remembered alert, so one whose action fails leaves the memory as it was.
     /// Bounded by the alerts of the triggers in flight.
     claimed: Vec<(AlertId, bool)>,
+    /// When the forward step in flight reserved the cooldown ([`reserve`]): until it
+    /// settles, other steps are within the cooldown it will start if it changes anything.
+    cooldown_claimed: Option<u64>,
 }
 
 impl ReceiverState {
@@ -312,10 +315,17 @@ pub fn decide(
             }
         }
     }
-    if let Some(last) = state.last_performed {
-        let eligible_at = last.saturating_add(u64::from(cooldown_seconds));
-        if cooldown_seconds > 0 && now < eligible_at {
-            return Decision::Cooldown { eligible_at };
+    if cooldown_seconds > 0 {
+        if let Some(at) = state.cooldown_claimed {
+            return Decision::Cooldown {
+                eligible_at: at.saturating_add(u64::from(cooldown_seconds)),
+            };
+        }
+        if let Some(last) = state.last_performed {
+            let eligible_at = last.saturating_add(u64::from(cooldown_seconds));
+            if now < eligible_at {
+                return Decision::Cooldown { eligible_at };
+            }
         }
     }
     Decision::Act
@@ -359,25 +369,39 @@ pub fn record(
     }
 }
 
-/// The alerts a trigger claimed for its action while the action is in flight.
+/// What a trigger claimed for its action while the action is in flight: its alerts, and the
+/// cooldown when the receiver has one.
 #[derive(Debug, Default)]
 pub struct Reservation {
     alerts: Vec<AlertId>,
     resolved: bool,
+    /// Whether it claimed the cooldown (at most one claim does at a time).
+    cooldown: bool,
+    /// When it was claimed: the time a step that changed something is performed at.
+    at: u64,
 }
 
-/// Decides, and claims the notification's new alerts for one action in flight: copies of it
-/// that arrive meanwhile are duplicates. For receivers whose triggers may run side by side
-/// (no cooldown, no reversal); [`settle`] ends the claim. A dry run claims nothing: it
+/// Decides, and claims what one action in flight needs: the notification's new alerts
+/// (copies of it that arrive meanwhile are duplicates) and, with a cooldown, the cooldown
+/// (other steps meanwhile are within it). For receivers whose triggers may run side by side
+/// (any but `onResolved: reverse`); [`settle`] ends the claim. A dry run claims nothing: it
 /// [`decide`]s.
 pub fn reserve(
     state: &mut ReceiverState,
     note: &Notification,
     on_resolved: OnResolved,
+    cooldown_seconds: u32,
     now: u64,
 ) -> (Decision, Reservation) {
-    let decision = decide(state, note, on_resolved, 0, now);
-    let mut claim = Reservation::default();
+    let decision = decide(state, note, on_resolved, cooldown_seconds, now);
+    let mut claim = Reservation {
+        at: now,
+        ..Reservation::default()
+    };
+    if decision == Decision::Act && cooldown_seconds > 0 {
+        state.cooldown_claimed = Some(now);
+        claim.cooldown = true;
+    }
     if let (Decision::Act, Notification::Alerts { resolved, alerts }) = (decision, note) {
         claim.resolved = *resolved;
         for id in alerts {
@@ -392,14 +416,21 @@ pub fn reserve(
 }
 
 /// Ends a claim: with the action's change when it succeeded — the alerts are remembered
-/// (forgetting the oldest if the memory is full) and a firing's step is recorded for them —
-/// or `None` when it failed: the claim is dropped and the memory is as it was, so the
-/// sender's retry acts.
+/// (forgetting the oldest if the memory is full), a firing's step is recorded for them, and
+/// a step that changed something starts the cooldown from when it was claimed — or `None`
+/// when it failed: the claim is dropped and the memory is as it was, so the sender's retry
+/// acts.
 pub fn settle(state: &mut ReceiverState, claim: Reservation, change: Option<i64>) {
     state
         .claimed
         .retain(|(id, resolved)| *resolved != claim.resolved || !claim.alerts.contains(id));
+    if claim.cooldown {
+        state.cooldown_claimed = None;
+    }
     if let Some(change) = change {
+        if change != 0 {
+            state.last_performed = Some(claim.at);
+        }
         state.remember(claim.resolved, &claim.alerts, change);
     }
 }

@@ -402,11 +402,11 @@ fn acts_freely(policy: Option<crate::drivers::Policy>, note: &Notification) -> b
     })
 }
 
-/// Policy and action. A trigger acting freely ([`acts_freely`]) just acts; a notification
-/// claims its alerts under the receiver's lock, acts without it and settles the claim by the
-/// result; with a cooldown or reversal, decide → act → record runs under the lock, so that
-/// it is atomic. A dry run decides under the lock, acts without it, and claims and records
-/// nothing.
+/// Policy and action. A trigger acting freely ([`acts_freely`]) just acts; otherwise it
+/// claims its alerts and the cooldown under the receiver's lock, acts without it and settles
+/// the claim by the result ([`claim_and_act`]); with `onResolved: reverse`, decide → act →
+/// record runs under the lock, so that it is atomic. A dry run decides under the lock, acts
+/// without it, and claims and records nothing.
 async fn run(
     app: &App,
     claims: &Claims,
@@ -461,12 +461,12 @@ async fn run(
         }
         execute(step).await
     };
-    // A cooldown or a reversal needs the receiver's whole history settled before deciding:
-    // those triggers run one at a time. The others run side by side (and their steps can
-    // share a batch): a notification claims its alerts under the lock, acts without it, and
-    // keeps or releases the claim by the result — also if the action panics.
-    if p.cooldown_seconds == 0 && p.on_resolved != OnResolved::Reverse {
-        return claim_and_act(&lease, note, p.on_resolved, act).await;
+    // A reversal needs the receiver's whole history settled before deciding: those
+    // receivers' triggers run one at a time. The others run side by side (and their steps
+    // can share a batch): a trigger claims its alerts and the cooldown under the lock, acts
+    // without it, and keeps or releases the claim by the result — also if the action panics.
+    if p.on_resolved != OnResolved::Reverse {
+        return claim_and_act(&lease, note, p.on_resolved, p.cooldown_seconds, act).await;
     }
     let mut state = lease.lock().await;
     let now = crate::unix_now();
@@ -481,20 +481,28 @@ async fn run(
     Ok(outcome)
 }
 
-/// A notification to a receiver whose triggers run side by side: claims its alerts under
-/// the receiver's lock, acts without it, and keeps or releases the claim by the result —
-/// also when the action panics (the panic then goes on, and `RunToEnd` answers 500).
+/// A trigger to a receiver whose triggers run side by side: claims its alerts and the
+/// cooldown under the receiver's lock, acts without it, and keeps or releases the claim by
+/// the result — also when the action panics (the panic then goes on, and `RunToEnd`
+/// answers 500).
 async fn claim_and_act<Fut>(
     lease: &Lease<ReceiverId, policy::ReceiverState>,
     note: &Notification,
     on_resolved: OnResolved,
+    cooldown_seconds: u32,
     act: impl FnOnce(Step) -> Fut,
 ) -> Result<Outcome, Error>
 where
     Fut: Future<Output = Result<Outcome, Error>>,
 {
     let now = crate::unix_now();
-    let (decision, claim) = policy::reserve(&mut *lease.lock().await, note, on_resolved, now);
+    let (decision, claim) = policy::reserve(
+        &mut *lease.lock().await,
+        note,
+        on_resolved,
+        cooldown_seconds,
+        now,
+    );
     let result = match then(decision, on_resolved) {
         Then::Step(step) => AssertUnwindSafe(act(step)).catch_unwind().await,
         Then::Answer(outcome) => Ok(Ok(outcome)),
@@ -715,16 +723,18 @@ mod tests {
             Ok(Outcome::Acted(report))
         };
 
-        let panicked = AssertUnwindSafe(claim_and_act(&lease, &note, on, |_| async {
+        let panicked = AssertUnwindSafe(claim_and_act(&lease, &note, on, 0, |_| async {
             panic!("the action broke")
         }))
         .catch_unwind()
         .await;
         assert!(panicked.is_err(), "the panic goes on");
 
-        let retried = claim_and_act(&lease, &note, on, act).await.expect("acts");
+        let retried = claim_and_act(&lease, &note, on, 0, act)
+            .await
+            .expect("acts");
         assert_eq!(retried.name(), "scaled", "the retry acts");
-        let copy = claim_and_act(&lease, &note, on, act)
+        let copy = claim_and_act(&lease, &note, on, 0, act)
             .await
             .expect("answers");
         assert_eq!(copy, Outcome::Duplicate, "and is remembered once it has");

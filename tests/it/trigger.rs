@@ -1059,6 +1059,56 @@ async fn a_dry_run_of_an_alert_does_not_swallow_the_alert() {
     assert_eq!(answer(&notify(&urls[0], &body).await).1, "duplicate");
 }
 
+/// A receiver with a cooldown claims it for the step in flight instead of holding its lock
+/// through the write: a second trigger is answered `skipped` while the first one's write is
+/// still on its way to Cattle. A failed write leaves no cooldown behind.
+#[tokio::test]
+async fn a_step_in_flight_claims_the_cooldown_and_a_failed_one_leaves_none() {
+    let (edge, urls) = group_edge(&[ScaleServiceConfig {
+        cooldown_seconds: 300,
+        max: 100,
+        ..scale("1s1")
+    }])
+    .await;
+    let fire = |url: &String| {
+        let url = url.clone();
+        tokio::spawn(async move { http(Method::POST, &url, None, &[], None).await })
+    };
+    // The write fails: 502, and the next trigger is not within a cooldown.
+    edge.clear_faults().await;
+    edge.fault(
+        r#"{"pathPrefix": "/v2-beta/projects/1a5/services/1s1", "method": "PUT", "status": 500}"#,
+    )
+    .await;
+    let failed = fire(&urls[0]).await.expect("trigger");
+    assert_eq!(failed.status, 502, "{:?}", failed.json());
+    // Now slow writes: the next step is in flight for a second.
+    edge.clear_faults().await;
+    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services/1s1", "method": "PUT", "latencyMs": 1000}"#)
+        .await;
+    edge.clear_calls().await;
+    let first = fire(&urls[0]);
+    let asked = eventually(|| async {
+        let writes = edge.called_writes().await;
+        writes.iter().any(|w| w.contains("PUT"))
+    })
+    .await;
+    assert!(asked, "the first step's write reached Cattle");
+    let second = fire(&urls[0]).await.expect("trigger");
+    assert_eq!(answer(&second).1, "skipped");
+    assert!(
+        !first.is_finished(),
+        "the second trigger was answered while the first step's write was in flight"
+    );
+    assert_eq!(
+        answer(&first.await.expect("trigger")),
+        (200, "scaled".into(), 2, 3)
+    );
+    // The cooldown runs from the step: still skipped, nothing more written.
+    assert_eq!(answer(&fire(&urls[0]).await.expect("trigger")).1, "skipped");
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 3);
+}
+
 /// A trigger's answer as (status, outcome, from, to).
 fn answer(r: &Reply) -> (u16, String, i64, i64) {
     let v = r.json();

@@ -152,6 +152,65 @@ fn a_failing_write_fails_its_batch_only() {
     check(vec![up(1, 100), down(1), up(2, 100)], true);
 }
 
+/// Triggers on one receiver as the trigger path runs them when they may run side by side:
+/// each claims under the receiver's lock (`policy::reserve`), joins a batch of up-by-1 steps
+/// and settles its claim by its answer; the first write fails. Returns the receiver's state
+/// after all of them, and the tickets whose steps were applied.
+fn claims(notes: Vec<Notification>, cooldown: u32) -> (ReceiverState, Vec<usize>) {
+    let receiver = Arc::new(Mutex::new(ReceiverState::default()));
+    let queues = Arc::new(Model(Mutex::new(Queues::default())));
+    let cattle = Arc::new(Mutex::new(Cattle {
+        scale: START,
+        fail_next: true,
+        writes: 0,
+    }));
+    let answers: Arc<Mutex<Answers>> = Arc::new(Mutex::new(vec![None; notes.len()]));
+    let applied = Arc::new(Mutex::new(Vec::new()));
+    let threads: Vec<_> = notes
+        .into_iter()
+        .enumerate()
+        .map(|(ticket, note)| {
+            let (r, q, c, a, ap) = (
+                receiver.clone(),
+                queues.clone(),
+                cattle.clone(),
+                answers.clone(),
+                applied.clone(),
+            );
+            thread::spawn(move || {
+                let (decision, claim) = {
+                    let mut state = r.lock().expect("receiver");
+                    policy::reserve(&mut state, &note, OnResolved::Ignore, cooldown, 1000)
+                };
+                if decision != Decision::Act {
+                    let mut state = r.lock().expect("receiver");
+                    policy::settle(&mut state, claim, None);
+                    a.lock().expect("answers")[ticket] = Some(Err(()));
+                    return;
+                }
+                if join(&*q, &"1s1", true, (ticket, up(1, 100))) {
+                    write(&q, &c, &a, &ap);
+                }
+                // Wait for this step's answer (another thread may be writing it).
+                let outcome = loop {
+                    if let Some(o) = a.lock().expect("answers")[ticket] {
+                        break o;
+                    }
+                    thread::yield_now();
+                };
+                let change = outcome.ok().map(|(from, to)| to - from);
+                policy::settle(&mut r.lock().expect("receiver"), claim, change);
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread");
+    }
+    let applied = applied.lock().expect("applied").clone();
+    let state = std::mem::take(&mut *receiver.lock().expect("receiver"));
+    (state, applied)
+}
+
 /// Two copies of one alert and a plain trigger, on one receiver without cooldown: the
 /// alert acts at most once; it is remembered exactly when its step was applied; a failed
 /// write leaves no trace, so the sender's retry would act.
@@ -160,67 +219,29 @@ fn reservations_and_a_failing_write_keep_alerts_exact() {
     model(|| {
         const FIRING: &str = r#"{"status":"firing","alerts":[{"fingerprint":"f1","startsAt":"2026-11-29T10:00:00Z"}]}"#;
         let alert = Notification::parse(FIRING.as_bytes()).expect("alert");
-        let receiver = Arc::new(Mutex::new(ReceiverState::default()));
-        let queues = Arc::new(Model(Mutex::new(Queues::default())));
-        let cattle = Arc::new(Mutex::new(Cattle {
-            scale: START,
-            fail_next: true,
-            writes: 0,
-        }));
-        let answers: Arc<Mutex<Answers>> = Arc::new(Mutex::new(vec![None; 3]));
-        let applied = Arc::new(Mutex::new(Vec::new()));
-        let notes = [alert.clone(), alert.clone(), Notification::Plain];
-        let threads: Vec<_> = notes
-            .into_iter()
-            .enumerate()
-            .map(|(ticket, note)| {
-                let (r, q, c, a, ap) = (
-                    receiver.clone(),
-                    queues.clone(),
-                    cattle.clone(),
-                    answers.clone(),
-                    applied.clone(),
-                );
-                thread::spawn(move || {
-                    let (decision, claim) = {
-                        let mut state = r.lock().expect("receiver");
-                        policy::reserve(&mut state, &note, OnResolved::Ignore, 0)
-                    };
-                    if decision != Decision::Act {
-                        let mut state = r.lock().expect("receiver");
-                        policy::settle(&mut state, claim, None);
-                        a.lock().expect("answers")[ticket] = Some(Err(()));
-                        return;
-                    }
-                    if join(&*q, &"1s1", true, (ticket, up(1, 100))) {
-                        write(&q, &c, &a, &ap);
-                    }
-                    // Wait for this step's answer (another thread may be writing it).
-                    let outcome = loop {
-                        if let Some(o) = a.lock().expect("answers")[ticket] {
-                            break o;
-                        }
-                        thread::yield_now();
-                    };
-                    let change = outcome.ok().map(|(from, to)| to - from);
-                    policy::settle(&mut r.lock().expect("receiver"), claim, change);
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().expect("thread");
-        }
-        let applied = applied.lock().expect("applied");
+        let (state, applied) = claims(vec![alert.clone(), alert.clone(), Notification::Plain], 0);
         let alert_steps = applied.iter().filter(|t| **t < 2).count();
         assert!(alert_steps <= 1, "the alert acted twice");
-        let remembered = policy::decide(
-            &receiver.lock().expect("receiver"),
-            &alert,
-            OnResolved::Ignore,
-            0,
-            1,
-        ) == Decision::Duplicate;
+        let remembered =
+            policy::decide(&state, &alert, OnResolved::Ignore, 0, 1001) == Decision::Duplicate;
         assert_eq!(remembered, alert_steps == 1, "remembered iff applied");
+    });
+}
+
+/// Three plain triggers on one receiver with a cooldown, the first write failing: at most
+/// one step is applied within the cooldown, and the cooldown runs exactly when one was — a
+/// failed write leaves no cooldown behind, and no claim outlives its trigger.
+#[test]
+fn a_claimed_cooldown_and_a_failing_write_allow_one_step() {
+    model(|| {
+        let plain = Notification::Plain;
+        let (state, applied) = claims(vec![plain.clone(), plain.clone(), plain.clone()], 60);
+        assert!(applied.len() <= 1, "two steps within one cooldown");
+        let cooling = matches!(
+            policy::decide(&state, &plain, OnResolved::Ignore, 60, 1001),
+            Decision::Cooldown { .. }
+        );
+        assert_eq!(cooling, applied.len() == 1, "in the cooldown iff a step applied");
     });
 }
 
