@@ -3,8 +3,9 @@
 //! Pure decisions over a receiver's in-memory state, made under the receiver's lock: with a
 //! reversal the trigger path holds it from `decide` through the action to `record`;
 //! otherwise a trigger `reserve`s its alerts and the cooldown under it, acts without it and
-//! `settle`s the claim by the result. Either way two copies of one notification can never
-//! both act, nor two steps within one cooldown (docs/triggers.md, "Policy").
+//! `settle`s the claim by the result, and a trigger whose decision hangs on that result
+//! waits for it ([`decide_settled`]). Either way two copies of one notification can never both act, nor
+//! two steps within one cooldown (docs/triggers.md, "Policy").
 //!
 //! The state is small and bounded: at most [`REMEMBERED_ALERTS`] alerts per receiver, each a
 //! fixed-size digest of its identity plus the step taken for it, whatever the sender sent.
@@ -12,6 +13,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
@@ -208,9 +210,12 @@ pub struct ReceiverState {
     /// forgetting a remembered alert, so one whose action fails leaves the memory as it was.
     /// Bounded by the alerts of the triggers in flight.
     claimed: Vec<(AlertId, bool)>,
-    /// When the forward step in flight reserved the cooldown ([`reserve`]): until it
-    /// settles, other steps are within the cooldown it will start if it changes anything.
-    cooldown_claimed: Option<u64>,
+    /// Whether a forward step in flight claimed the cooldown ([`reserve`]): until it
+    /// settles, no other step can know whether it is within a cooldown, so it waits
+    /// ([`decide_settled`]).
+    cooldown_claimed: bool,
+    /// Woken when a claim on the cooldown settles.
+    settled: Arc<tokio::sync::Notify>,
 }
 
 impl ReceiverState {
@@ -281,6 +286,14 @@ impl ReceiverState {
         (steps, total)
     }
 
+    /// What a trigger waits on ([`decide_settled`]): woken when the claim on the cooldown
+    /// settles.
+    /// Wait on a future made before the receiver's lock is released, or the wake-up may be
+    /// missed.
+    pub fn settled(&self) -> Arc<tokio::sync::Notify> {
+        self.settled.clone()
+    }
+
     /// How many alerts are remembered (for tests and bounds).
     pub fn remembered(&self) -> usize {
         self.alerts.len()
@@ -316,9 +329,11 @@ pub fn decide(
         }
     }
     if cooldown_seconds > 0 {
-        if let Some(at) = state.cooldown_claimed {
+        // Callers wait for a claimed cooldown to settle (`decide_settled`); were one not
+        // to, it would still not act beside the step in flight.
+        if state.cooldown_claimed {
             return Decision::Cooldown {
-                eligible_at: at.saturating_add(u64::from(cooldown_seconds)),
+                eligible_at: now.saturating_add(u64::from(cooldown_seconds)),
             };
         }
         if let Some(last) = state.last_performed {
@@ -381,25 +396,43 @@ pub struct Reservation {
     at: u64,
 }
 
+/// Decides, or `None` while the decision hangs on a step in flight that claimed the
+/// receiver's cooldown: whether this trigger is within a cooldown is known only once that
+/// step settles (should it fail or change nothing, the cooldown does not start), so the
+/// trigger waits for [`ReceiverState::settled`] and asks again. Decisions that do not hang
+/// on the cooldown — a copy of an alert in flight is a duplicate — are given at once.
+pub fn decide_settled(
+    state: &ReceiverState,
+    note: &Notification,
+    on_resolved: OnResolved,
+    cooldown_seconds: u32,
+    now: u64,
+) -> Option<Decision> {
+    let decision = decide(state, note, on_resolved, cooldown_seconds, now);
+    let hangs = matches!(decision, Decision::Act | Decision::Cooldown { .. });
+    (!(hangs && cooldown_seconds > 0 && state.cooldown_claimed)).then_some(decision)
+}
+
 /// Decides, and claims what one action in flight needs: the notification's new alerts
 /// (copies of it that arrive meanwhile are duplicates) and, with a cooldown, the cooldown
-/// (other steps meanwhile are within it). For receivers whose triggers may run side by side
-/// (any but `onResolved: reverse`); [`settle`] ends the claim. A dry run claims nothing: it
-/// [`decide`]s.
+/// (other triggers meanwhile wait for its result); `None` when the trigger must wait
+/// ([`decide_settled`]). For receivers whose triggers may run side by side (any but
+/// `onResolved: reverse`); [`settle`] ends the claim. A dry run claims nothing: it
+/// decides.
 pub fn reserve(
     state: &mut ReceiverState,
     note: &Notification,
     on_resolved: OnResolved,
     cooldown_seconds: u32,
     now: u64,
-) -> (Decision, Reservation) {
-    let decision = decide(state, note, on_resolved, cooldown_seconds, now);
+) -> Option<(Decision, Reservation)> {
+    let decision = decide_settled(state, note, on_resolved, cooldown_seconds, now)?;
     let mut claim = Reservation {
         at: now,
         ..Reservation::default()
     };
     if decision == Decision::Act && cooldown_seconds > 0 {
-        state.cooldown_claimed = Some(now);
+        state.cooldown_claimed = true;
         claim.cooldown = true;
     }
     if let (Decision::Act, Notification::Alerts { resolved, alerts }) = (decision, note) {
@@ -412,12 +445,13 @@ pub fn reserve(
             }
         }
     }
-    (decision, claim)
+    Some((decision, claim))
 }
 
 /// Ends a claim: with the action's change when it succeeded — the alerts are remembered
 /// (forgetting the oldest if the memory is full), a firing's step is recorded for them, and
-/// a step that changed something starts the cooldown from when it was claimed — or `None`
+/// a step that changed something starts the cooldown from when it was claimed (and the
+/// triggers waiting for it decide) — or `None`
 /// when it failed: the claim is dropped and the memory is as it was, so the sender's retry
 /// acts.
 pub fn settle(state: &mut ReceiverState, claim: Reservation, change: Option<i64>) {
@@ -425,7 +459,8 @@ pub fn settle(state: &mut ReceiverState, claim: Reservation, change: Option<i64>
         .claimed
         .retain(|(id, resolved)| *resolved != claim.resolved || !claim.alerts.contains(id));
     if claim.cooldown {
-        state.cooldown_claimed = None;
+        state.cooldown_claimed = false;
+        state.settled.notify_waiters();
     }
     if let Some(change) = change {
         if change != 0 {

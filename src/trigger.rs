@@ -344,7 +344,8 @@ async fn rancher_token(app: &App, token: &str, started: Instant) -> Result<Claim
 /// An action, polled in the request's own task; if the request is dropped (the sender hung
 /// up, the connection broke) before the action is done, the rest of it runs on as a task of
 /// its own — so no action stops half-way and none goes unlogged, and the usual case costs
-/// no extra task. A panic in the action is a 500, as it would be from a task.
+/// no extra task. A panic in the action is logged as an error, and answered 500 if the
+/// sender still waits.
 struct RunToEnd<F: Future + Send + 'static>(Option<Pin<Box<F>>>);
 
 impl<F: Future + Send + 'static> RunToEnd<F> {
@@ -379,7 +380,10 @@ impl<F: Future + Send + 'static> Drop for RunToEnd<F> {
     fn drop(&mut self) {
         if let (Some(action), Ok(rt)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
             rt.spawn(async move {
-                let _ = action.await;
+                // No one is waiting for the answer, but a panic is still logged.
+                if AssertUnwindSafe(action).catch_unwind().await.is_err() {
+                    tracing::error!(route = "trigger", "the trigger's action panicked");
+                }
             });
         }
     }
@@ -437,15 +441,17 @@ async fn run(
     };
     let lease = app.receiver_state(claims.receiver_id);
     if dry_run {
-        // What a real trigger would do now; the lock is not held while Cattle is read, so a
-        // dry run never holds back a real trigger, nor claims an alert one is sending.
-        let decision = policy::decide(
-            &*lease.lock().await,
-            note,
-            p.on_resolved,
-            p.cooldown_seconds,
-            crate::unix_now(),
-        );
+        // What a real trigger would do now (once a step in flight that holds the cooldown has
+        // settled); the lock is not held while Cattle is read, so a dry run never holds back
+        // a real trigger, nor claims an alert one is sending.
+        let decision = loop {
+            let state = lease.lock().await;
+            let now = crate::unix_now();
+            match policy::decide_settled(&state, note, p.on_resolved, p.cooldown_seconds, now) {
+                Some(decision) => break decision,
+                None => wait_for_settle(state).await,
+            }
+        };
         return match then(decision, p.on_resolved) {
             Then::Step(step) => execute(step).await,
             Then::Answer(outcome) => Ok(outcome),
@@ -482,9 +488,9 @@ async fn run(
 }
 
 /// A trigger to a receiver whose triggers run side by side: claims its alerts and the
-/// cooldown under the receiver's lock, acts without it, and keeps or releases the claim by
-/// the result — also when the action panics (the panic then goes on, and `RunToEnd`
-/// answers 500).
+/// cooldown under the receiver's lock (once no step in flight holds the cooldown), acts
+/// without it, and keeps or releases the claim by the result — also when the action panics
+/// (the panic then goes on, and `RunToEnd` answers 500).
 async fn claim_and_act<Fut>(
     lease: &Lease<ReceiverId, policy::ReceiverState>,
     note: &Notification,
@@ -495,14 +501,14 @@ async fn claim_and_act<Fut>(
 where
     Fut: Future<Output = Result<Outcome, Error>>,
 {
-    let now = crate::unix_now();
-    let (decision, claim) = policy::reserve(
-        &mut *lease.lock().await,
-        note,
-        on_resolved,
-        cooldown_seconds,
-        now,
-    );
+    let (decision, claim) = loop {
+        let mut state = lease.lock().await;
+        let now = crate::unix_now();
+        match policy::reserve(&mut state, note, on_resolved, cooldown_seconds, now) {
+            Some(claimed) => break claimed,
+            None => wait_for_settle(state).await,
+        }
+    };
     let result = match then(decision, on_resolved) {
         Then::Step(step) => AssertUnwindSafe(act(step)).catch_unwind().await,
         Then::Answer(outcome) => Ok(Ok(outcome)),
@@ -513,6 +519,14 @@ where
     };
     policy::settle(&mut *lease.lock().await, claim, kept);
     result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Releases the receiver's lock and waits until the claim on its cooldown settles. The
+/// wake-up is asked for before the lock is released, so it cannot be missed.
+async fn wait_for_settle(state: tokio::sync::MutexGuard<'_, policy::ReceiverState>) {
+    let settled = state.settled().notified_owned();
+    drop(state);
+    settled.await;
 }
 
 /// What a decision leads to: a step to take, or an answer given without one.
@@ -705,8 +719,9 @@ mod tests {
         assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
-    /// A claim does not outlive a panicking action: the panic goes on, the alert is
-    /// released, and the sender's retry acts instead of being answered `duplicate`.
+    /// A claim does not outlive a panicking action: the panic goes on, the alert and the
+    /// cooldown are released, and the sender's retry acts instead of being answered
+    /// `duplicate` or waiting for good on the cooldown.
     #[tokio::test]
     async fn a_panicking_action_releases_the_alerts_it_claimed() {
         let receivers = crate::keyed::KeyedState::<ReceiverId, policy::ReceiverState>::locks();
@@ -723,18 +738,20 @@ mod tests {
             Ok(Outcome::Acted(report))
         };
 
-        let panicked = AssertUnwindSafe(claim_and_act(&lease, &note, on, 0, |_| async {
+        let panicked = AssertUnwindSafe(claim_and_act(&lease, &note, on, 60, |_| async {
             panic!("the action broke")
         }))
         .catch_unwind()
         .await;
         assert!(panicked.is_err(), "the panic goes on");
 
-        let retried = claim_and_act(&lease, &note, on, 0, act)
+        let retry = claim_and_act(&lease, &note, on, 60, act);
+        let retried = tokio::time::timeout(std::time::Duration::from_secs(5), retry)
             .await
+            .expect("the cooldown was released")
             .expect("acts");
         assert_eq!(retried.name(), "scaled", "the retry acts");
-        let copy = claim_and_act(&lease, &note, on, 0, act)
+        let copy = claim_and_act(&lease, &note, on, 60, act)
             .await
             .expect("answers");
         assert_eq!(copy, Outcome::Duplicate, "and is remembered once it has");

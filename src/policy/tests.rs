@@ -8,6 +8,17 @@ fn note(s: &str) -> Notification {
     Notification::parse(s.as_bytes()).expect("parses")
 }
 
+/// A claim on a receiver whose cooldown no step in flight holds.
+fn reserved(
+    state: &mut ReceiverState,
+    note: &Notification,
+    on_resolved: OnResolved,
+    cooldown_seconds: u32,
+    now: u64,
+) -> (Decision, Reservation) {
+    reserve(state, note, on_resolved, cooldown_seconds, now).expect("nothing to wait for")
+}
+
 fn alerts(n: &Notification) -> &[AlertId] {
     match n {
         Notification::Alerts { alerts, .. } => alerts,
@@ -240,15 +251,15 @@ fn memory_is_bounded_and_small() {
 fn reservations_claim_alerts_and_release_them_on_failure() {
     let ign = OnResolved::Ignore;
     let mut s = ReceiverState::default();
-    let (d, claim) = reserve(&mut s, &note(FIRING), ign, 0, 100);
+    let (d, claim) = reserved(&mut s, &note(FIRING), ign, 0, 100);
     assert_eq!(d, Decision::Act);
     // A copy arriving while the first is in flight is a duplicate.
-    let (d2, claim2) = reserve(&mut s, &note(FIRING), ign, 0, 100);
+    let (d2, claim2) = reserved(&mut s, &note(FIRING), ign, 0, 100);
     assert_eq!(d2, Decision::Duplicate);
     settle(&mut s, claim2, None);
     // The action failed: released, so the retry acts.
     settle(&mut s, claim, None);
-    let (d, claim) = reserve(&mut s, &note(FIRING), ign, 0, 101);
+    let (d, claim) = reserved(&mut s, &note(FIRING), ign, 0, 101);
     assert_eq!(d, Decision::Act);
     settle(&mut s, claim, Some(1));
     assert_eq!(decide(&s, &note(FIRING), ign, 0, 102), Decision::Duplicate);
@@ -258,7 +269,7 @@ fn reservations_claim_alerts_and_release_them_on_failure() {
         Decision::Reverse { delta: -1 }
     );
     // Plain triggers claim nothing.
-    let (d, claim) = reserve(&mut s, &Notification::Plain, ign, 0, 103);
+    let (d, claim) = reserved(&mut s, &Notification::Plain, ign, 0, 103);
     assert_eq!(d, Decision::Act);
     assert!(claim.alerts.is_empty());
 }
@@ -273,14 +284,14 @@ fn a_failed_claim_on_a_full_memory_forgets_nothing() {
     };
     let mut s = ReceiverState::default();
     for i in 0..REMEMBERED_ALERTS {
-        let (d, claim) = reserve(&mut s, &firing(i), ign, 0, 0);
+        let (d, claim) = reserved(&mut s, &firing(i), ign, 0, 0);
         assert_eq!(d, Decision::Act);
         settle(&mut s, claim, Some(1));
     }
     assert_eq!(s.remembered(), REMEMBERED_ALERTS);
     // A new alert claimed while the memory is full: its action fails.
     let new = firing(REMEMBERED_ALERTS);
-    let (d, claim) = reserve(&mut s, &new, ign, 0, 1);
+    let (d, claim) = reserved(&mut s, &new, ign, 0, 1);
     assert_eq!(d, Decision::Act);
     // While it is in flight, a copy is a duplicate; the oldest alert is still remembered.
     assert_eq!(decide(&s, &new, ign, 0, 1), Decision::Duplicate);
@@ -292,7 +303,7 @@ fn a_failed_claim_on_a_full_memory_forgets_nothing() {
     assert_eq!(s.remembered(), REMEMBERED_ALERTS);
     assert!(s.claimed.is_empty());
     // The retry succeeds: now the new alert is remembered and the oldest forgotten.
-    let (_, claim) = reserve(&mut s, &new, ign, 0, 3);
+    let (_, claim) = reserved(&mut s, &new, ign, 0, 3);
     settle(&mut s, claim, Some(1));
     assert_eq!(decide(&s, &new, ign, 0, 3), Decision::Duplicate);
     assert_eq!(decide(&s, &firing(0), ign, 0, 3), Decision::Act);
@@ -303,9 +314,9 @@ fn a_resolved_claim_fails_without_touching_the_firing_it_resolves() {
     let ign = OnResolved::Ignore;
     let trig = OnResolved::Trigger;
     let mut s = ReceiverState::default();
-    let (_, claim) = reserve(&mut s, &note(FIRING), ign, 0, 0);
+    let (_, claim) = reserved(&mut s, &note(FIRING), ign, 0, 0);
     settle(&mut s, claim, Some(1));
-    let (d, claim) = reserve(&mut s, &note(RESOLVED), trig, 0, 1);
+    let (d, claim) = reserved(&mut s, &note(RESOLVED), trig, 0, 1);
     assert_eq!(d, Decision::Act);
     assert_eq!(decide(&s, &note(RESOLVED), trig, 0, 1), Decision::Duplicate);
     settle(&mut s, claim, None);
@@ -316,60 +327,65 @@ fn a_resolved_claim_fails_without_touching_the_firing_it_resolves() {
 
 #[test]
 fn a_step_in_flight_holds_the_cooldown_until_it_settles() {
+    use futures_util::FutureExt as _;
     let ign = OnResolved::Ignore;
     let p = Notification::Plain;
     let mut s = ReceiverState::default();
-    // A step claims the cooldown; while it is in flight, others are within it.
-    let (d, first) = reserve(&mut s, &p, ign, 60, 1000);
+    // A step claims the cooldown; until it settles, others wait (no claim for them).
+    let (d, first) = reserved(&mut s, &p, ign, 60, 1000);
     assert_eq!(d, Decision::Act);
-    let (d, other) = reserve(&mut s, &p, ign, 60, 1001);
-    assert_eq!(d, Decision::Cooldown { eligible_at: 1060 });
-    settle(&mut s, other, None);
-    assert_eq!(
-        decide(&s, &p, ign, 60, 1001),
-        d,
-        "a skipped claim releases nothing"
-    );
-    // Its write failed: no trace, the next step acts.
+    assert_eq!(decide_settled(&s, &p, ign, 60, 1001), None);
+    assert!(reserve(&mut s, &p, ign, 60, 1001).is_none());
+    // A receiver without a cooldown never waits.
+    assert_eq!(decide_settled(&s, &p, ign, 0, 1001), Some(Decision::Act));
+    // Its write failed: the waiting triggers are woken, and the next step acts.
+    let woken = s.settled().notified_owned();
     settle(&mut s, first, None);
-    assert_eq!(decide(&s, &p, ign, 60, 1002), Decision::Act);
+    assert_eq!(
+        woken.now_or_never(),
+        Some(()),
+        "settling wakes the waiting triggers"
+    );
+    assert_eq!(decide_settled(&s, &p, ign, 60, 1002), Some(Decision::Act));
     // A step that changed nothing (at its bound) starts no cooldown either.
-    let (_, at_bound) = reserve(&mut s, &p, ign, 60, 1002);
+    let (_, at_bound) = reserved(&mut s, &p, ign, 60, 1002);
     settle(&mut s, at_bound, Some(0));
     assert_eq!(decide(&s, &p, ign, 60, 1003), Decision::Act);
     // One that changed the scale starts it from when it was claimed.
-    let (_, stepped) = reserve(&mut s, &p, ign, 60, 1003);
+    let (_, stepped) = reserved(&mut s, &p, ign, 60, 1003);
     settle(&mut s, stepped, Some(1));
     assert_eq!(
-        decide(&s, &p, ign, 60, 1010),
+        reserved(&mut s, &p, ign, 60, 1010).0,
         Decision::Cooldown { eligible_at: 1063 }
     );
+    assert!(!s.cooldown_claimed, "a skipped trigger claims nothing");
     assert_eq!(decide(&s, &p, ign, 60, 1063), Decision::Act);
-    // Without a cooldown nothing is claimed: steps run side by side.
-    let mut free = ReceiverState::default();
-    let (_, a) = reserve(&mut free, &p, ign, 0, 1000);
-    assert_eq!(reserve(&mut free, &p, ign, 0, 1000).0, Decision::Act);
-    settle(&mut free, a, Some(1));
 }
 
 #[test]
-fn an_alert_within_a_claimed_cooldown_is_skipped_and_not_remembered() {
+fn alerts_that_waited_for_a_claimed_cooldown_are_decided_by_its_result() {
     let ign = OnResolved::Ignore;
     let other =
         r#"{"status":"firing","alerts":[{"fingerprint":"f2","startsAt":"2026-11-29T10:00:00Z"}]}"#;
     let mut s = ReceiverState::default();
-    let (d, first) = reserve(&mut s, &note(FIRING), ign, 60, 1000);
+    let (d, first) = reserved(&mut s, &note(FIRING), ign, 60, 1000);
     assert_eq!(d, Decision::Act);
-    // A copy is a duplicate; another alert is within the cooldown the step claimed.
+    // While its step is in flight, a copy is a duplicate at once; another alert waits.
     assert_eq!(
-        reserve(&mut s, &note(FIRING), ign, 60, 1001).0,
+        reserved(&mut s, &note(FIRING), ign, 60, 1001).0,
         Decision::Duplicate
     );
-    let (d, skipped) = reserve(&mut s, &note(other), ign, 60, 1001);
+    assert!(reserve(&mut s, &note(other), ign, 60, 1001).is_none());
+    settle(&mut s, first, Some(1));
+    // Then: a copy is a duplicate; another alert is within the cooldown, and not remembered,
+    // so once the cooldown is over it acts.
+    assert_eq!(
+        reserved(&mut s, &note(FIRING), ign, 60, 1001).0,
+        Decision::Duplicate
+    );
+    let (d, skipped) = reserved(&mut s, &note(other), ign, 60, 1001);
     assert_eq!(d, Decision::Cooldown { eligible_at: 1060 });
     settle(&mut s, skipped, None);
-    settle(&mut s, first, Some(1));
-    // The skipped alert was not remembered: once the cooldown is over it acts.
     assert_eq!(decide(&s, &note(other), ign, 60, 1060), Decision::Act);
     assert_eq!(
         decide(&s, &note(FIRING), ign, 60, 1060),

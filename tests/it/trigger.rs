@@ -1060,53 +1060,81 @@ async fn a_dry_run_of_an_alert_does_not_swallow_the_alert() {
 }
 
 /// A receiver with a cooldown claims it for the step in flight instead of holding its lock
-/// through the write: a second trigger is answered `skipped` while the first one's write is
-/// still on its way to Cattle. A failed write leaves no cooldown behind.
+/// through the write: a copy of the alert in flight is a `duplicate` at once, and a trigger
+/// whose answer hangs on that step waits for its result — after a failed step it acts (a
+/// failure leaves no cooldown), after one that scaled it is `skipped`.
 #[tokio::test]
-async fn a_step_in_flight_claims_the_cooldown_and_a_failed_one_leaves_none() {
-    let (edge, urls) = group_edge(&[ScaleServiceConfig {
+async fn a_step_in_flight_holds_the_cooldown_until_its_result() {
+    let cooling = ScaleServiceConfig {
         cooldown_seconds: 300,
         max: 100,
         ..scale("1s1")
-    }])
-    .await;
-    let fire = |url: &String| {
-        let url = url.clone();
-        tokio::spawn(async move { http(Method::POST, &url, None, &[], None).await })
     };
-    // The write fails: 502, and the next trigger is not within a cooldown.
-    edge.clear_faults().await;
-    edge.fault(
-        r#"{"pathPrefix": "/v2-beta/projects/1a5/services/1s1", "method": "PUT", "status": 500}"#,
-    )
-    .await;
-    let failed = fire(&urls[0]).await.expect("trigger");
-    assert_eq!(failed.status, 502, "{:?}", failed.json());
-    // Now slow writes: the next step is in flight for a second.
-    edge.clear_faults().await;
-    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services/1s1", "method": "PUT", "latencyMs": 1000}"#)
-        .await;
-    edge.clear_calls().await;
-    let first = fire(&urls[0]);
-    let asked = eventually(|| async {
+    let (edge, urls) = group_edge(&[cooling.clone(), cooling]).await;
+    let send = |url: &String, body: Option<String>| {
+        let url = url.clone();
+        tokio::spawn(async move {
+            match body {
+                Some(body) => notify(&url, &body).await,
+                None => http(Method::POST, &url, None, &[], None).await,
+            }
+        })
+    };
+    let wrote = || async {
         let writes = edge.called_writes().await;
         writes.iter().any(|w| w.contains("PUT"))
-    })
-    .await;
-    assert!(asked, "the first step's write reached Cattle");
-    let second = fire(&urls[0]).await.expect("trigger");
-    assert_eq!(answer(&second).1, "skipped");
+    };
+    // The first receiver's step fails, slowly; an alert arrives meanwhile and waits.
+    edge.clear_faults().await;
+    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services/1s1", "method": "PUT", "status": 500, "latencyMs": 1000}"#)
+        .await;
+    edge.clear_calls().await;
+    let failing = send(&urls[0], None);
     assert!(
-        !first.is_finished(),
-        "the second trigger was answered while the first step's write was in flight"
+        eventually(wrote).await,
+        "the failing step's write reached Cattle"
     );
+    let waiting = send(&urls[0], Some(firing("w1")));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !failing.is_finished(),
+        "the alert came while the step was in flight"
+    );
+    edge.clear_faults().await;
+    assert_eq!(failing.await.expect("trigger").status, 502);
+    let acted = waiting.await.expect("trigger");
     assert_eq!(
-        answer(&first.await.expect("trigger")),
-        (200, "scaled".into(), 2, 3)
+        answer(&acted),
+        (200, "scaled".into(), 2, 3),
+        "no cooldown after a failure"
     );
-    // The cooldown runs from the step: still skipped, nothing more written.
-    assert_eq!(answer(&fire(&urls[0]).await.expect("trigger")).1, "skipped");
-    assert_eq!(edge.scale_of("1a5", "1s1").await, 3);
+
+    // The second receiver's step succeeds, slowly.
+    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services/1s1", "method": "PUT", "latencyMs": 3000}"#)
+        .await;
+    edge.clear_calls().await;
+    let stepping = send(&urls[1], Some(firing("s1")));
+    assert!(eventually(wrote).await, "the step's write reached Cattle");
+    let copy = notify(&urls[1], &firing("s1")).await;
+    assert_eq!(answer(&copy).1, "duplicate");
+    assert!(
+        !stepping.is_finished(),
+        "the copy was answered while the step was in flight"
+    );
+    let plain = send(&urls[1], None);
+    assert_eq!(
+        answer(&stepping.await.expect("trigger")),
+        (200, "scaled".into(), 3, 4)
+    );
+    let skipped = plain.await.expect("trigger").json();
+    assert_eq!(skipped["outcome"], "skipped");
+    let eligible = skipped["nextEligibleAtTS"].as_u64().expect("eligible") / 1000;
+    let now = hookgate::unix_now();
+    assert!(
+        (now + 295..=now + 300).contains(&eligible),
+        "{eligible} vs {now}"
+    );
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 4);
 }
 
 /// A trigger's answer as (status, outcome, from, to).
