@@ -5,8 +5,9 @@
 //! A cache alone cannot hold locks: when it evicts an entry that a request still holds, the
 //! next request for that key creates a fresh one, and two requests run "exclusively" at once.
 //! Here an entry lives in the `in_use` map while any [`Lease`] on it exists (at most one per
-//! request in flight, so the map is bounded by the connection limit); when the last lease
-//! ends it moves to a bounded, idle-expiring cache — or, for plain locks, is dropped.
+//! trigger in flight — counting those whose sender hung up, which run on to their end); when
+//! the last lease ends it moves to a bounded, idle-expiring cache — or, for plain locks, is
+//! dropped.
 
 use std::collections::HashMap;
 use std::hash::Hash;

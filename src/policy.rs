@@ -1,11 +1,12 @@
 //! Whether a trigger should act, and how (docs/triggers.md, "Policy"): duplicate
 //! Alertmanager/Grafana notifications, resolved notifications (`onResolved`), cooldowns.
-//! Pure decisions over a receiver's in-memory state, made under the receiver's lock: with a
-//! reversal the trigger path holds it from `decide` through the action to `record`;
-//! otherwise a trigger `reserve`s its alerts and the cooldown under it, acts without it and
-//! `settle`s the claim by the result, and a trigger whose decision hangs on that result
-//! waits for it ([`decide_settled`]). Either way two copies of one notification can never both act, nor
-//! two steps within one cooldown (docs/triggers.md, "Policy").
+//! Decisions over a receiver's in-memory state (pure but for the wake-up of waiting
+//! triggers), made under the receiver's lock: with a reversal the trigger path holds it
+//! from `decide` through the action to `record`; otherwise a trigger `reserve`s its alerts
+//! and the cooldown under it, acts without it and `settle`s the claim by the result, and a
+//! trigger whose decision hangs on that result waits for it ([`decide_settled`]). Either way
+//! two copies of one notification never both act, nor two successful steps fall within one
+//! cooldown (docs/triggers.md, "Policy").
 //!
 //! The state is small and bounded: at most [`REMEMBERED_ALERTS`] alerts per receiver, each a
 //! fixed-size digest of its identity plus the step taken for it, whatever the sender sent.
@@ -286,8 +287,7 @@ impl ReceiverState {
         (steps, total)
     }
 
-    /// What a trigger waits on ([`decide_settled`]): woken when the claim on the cooldown
-    /// settles.
+    /// What a trigger waits on ([`decide_settled`]): woken when a claim settles.
     /// Wait on a future made before the receiver's lock is released, or the wake-up may be
     /// missed.
     pub fn settled(&self) -> Arc<tokio::sync::Notify> {
@@ -396,11 +396,12 @@ pub struct Reservation {
     at: u64,
 }
 
-/// Decides, or `None` while the decision hangs on a step in flight that claimed the
-/// receiver's cooldown: whether this trigger is within a cooldown is known only once that
-/// step settles (should it fail or change nothing, the cooldown does not start), so the
-/// trigger waits for [`ReceiverState::settled`] and asks again. Decisions that do not hang
-/// on the cooldown — a copy of an alert in flight is a duplicate — are given at once.
+/// Decides, or `None` while the decision hangs on a step in flight: whether this trigger is
+/// within a cooldown that step claimed (should it fail or change nothing, the cooldown does
+/// not start), or whether a copy of an alert that step claimed is a duplicate (should it
+/// fail, the alert was not acted on, and the copy must act: its sender, told `duplicate`,
+/// would not retry). The trigger waits for [`ReceiverState::settled`] and asks again.
+/// Decisions that hang on nothing in flight are given at once.
 pub fn decide_settled(
     state: &ReceiverState,
     note: &Notification,
@@ -409,13 +410,18 @@ pub fn decide_settled(
     now: u64,
 ) -> Option<Decision> {
     let decision = decide(state, note, on_resolved, cooldown_seconds, now);
-    let hangs = matches!(decision, Decision::Act | Decision::Cooldown { .. });
-    (!(hangs && cooldown_seconds > 0 && state.cooldown_claimed)).then_some(decision)
+    let on_cooldown = matches!(decision, Decision::Act | Decision::Cooldown { .. })
+        && cooldown_seconds > 0
+        && state.cooldown_claimed;
+    let on_alerts = decision == Decision::Duplicate
+        && matches!(note, Notification::Alerts { resolved, alerts }
+            if alerts.iter().any(|id| state.claimed.contains(&(*id, *resolved))));
+    (!(on_cooldown || on_alerts)).then_some(decision)
 }
 
 /// Decides, and claims what one action in flight needs: the notification's new alerts
-/// (copies of it that arrive meanwhile are duplicates) and, with a cooldown, the cooldown
-/// (other triggers meanwhile wait for its result); `None` when the trigger must wait
+/// (copies of it that arrive meanwhile wait for its result) and, with a cooldown, the
+/// cooldown (so do other triggers); `None` when the trigger must wait
 /// ([`decide_settled`]). For receivers whose triggers may run side by side (any but
 /// `onResolved: reverse`); [`settle`] ends the claim. A dry run claims nothing: it
 /// decides.
@@ -450,23 +456,24 @@ pub fn reserve(
 
 /// Ends a claim: with the action's change when it succeeded — the alerts are remembered
 /// (forgetting the oldest if the memory is full), a firing's step is recorded for them, and
-/// a step that changed something starts the cooldown from when it was claimed (and the
-/// triggers waiting for it decide) — or `None`
+/// a step that changed something starts the cooldown from when it was claimed — or `None`
 /// when it failed: the claim is dropped and the memory is as it was, so the sender's retry
-/// acts.
+/// (or a copy waiting for the result) acts. Either way the triggers waiting for it decide.
 pub fn settle(state: &mut ReceiverState, claim: Reservation, change: Option<i64>) {
     state
         .claimed
         .retain(|(id, resolved)| *resolved != claim.resolved || !claim.alerts.contains(id));
     if claim.cooldown {
         state.cooldown_claimed = false;
-        state.settled.notify_waiters();
     }
     if let Some(change) = change {
         if change != 0 {
             state.last_performed = Some(claim.at);
         }
         state.remember(claim.resolved, &claim.alerts, change);
+    }
+    if claim.cooldown || !claim.alerts.is_empty() {
+        state.settled.notify_waiters();
     }
 }
 

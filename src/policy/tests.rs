@@ -253,11 +253,11 @@ fn reservations_claim_alerts_and_release_them_on_failure() {
     let mut s = ReceiverState::default();
     let (d, claim) = reserved(&mut s, &note(FIRING), ign, 0, 100);
     assert_eq!(d, Decision::Act);
-    // A copy arriving while the first is in flight is a duplicate.
-    let (d2, claim2) = reserved(&mut s, &note(FIRING), ign, 0, 100);
-    assert_eq!(d2, Decision::Duplicate);
-    settle(&mut s, claim2, None);
-    // The action failed: released, so the retry acts.
+    // A copy arriving while the first is in flight would be a duplicate, but only if the
+    // first succeeds: it waits for the result.
+    assert_eq!(decide(&s, &note(FIRING), ign, 0, 100), Decision::Duplicate);
+    assert!(reserve(&mut s, &note(FIRING), ign, 0, 100).is_none());
+    // The action failed: released, so the copy (or the retry) acts.
     settle(&mut s, claim, None);
     let (d, claim) = reserved(&mut s, &note(FIRING), ign, 0, 101);
     assert_eq!(d, Decision::Act);
@@ -370,12 +370,14 @@ fn alerts_that_waited_for_a_claimed_cooldown_are_decided_by_its_result() {
     let mut s = ReceiverState::default();
     let (d, first) = reserved(&mut s, &note(FIRING), ign, 60, 1000);
     assert_eq!(d, Decision::Act);
-    // While its step is in flight, a copy is a duplicate at once; another alert waits.
-    assert_eq!(
-        reserved(&mut s, &note(FIRING), ign, 60, 1001).0,
-        Decision::Duplicate
-    );
+    // While its step is in flight, a copy and another alert wait; a resolution that acts
+    // nothing does not.
+    assert!(reserve(&mut s, &note(FIRING), ign, 60, 1001).is_none());
     assert!(reserve(&mut s, &note(other), ign, 60, 1001).is_none());
+    assert_eq!(
+        decide_settled(&s, &note(RESOLVED), ign, 60, 1001),
+        Some(Decision::ResolvedIgnored)
+    );
     settle(&mut s, first, Some(1));
     // Then: a copy is a duplicate; another alert is within the cooldown, and not remembered,
     // so once the cooldown is over it acts.

@@ -1060,11 +1060,13 @@ async fn a_dry_run_of_an_alert_does_not_swallow_the_alert() {
 }
 
 /// A receiver with a cooldown claims it for the step in flight instead of holding its lock
-/// through the write: a copy of the alert in flight is a `duplicate` at once, and a trigger
-/// whose answer hangs on that step waits for its result — after a failed step it acts (a
-/// failure leaves no cooldown), after one that scaled it is `skipped`.
+/// through the write. A trigger whose answer hangs on that step — one that would act or be
+/// skipped, a copy of its alert — waits for its result: after a failed step one of them acts
+/// (a failure leaves no cooldown, and its alert is not a duplicate), after one that scaled
+/// they are `skipped` and `duplicate`. An answer that hangs on nothing in flight (a resolved
+/// notification, `onResolved: ignore`) is given while the step is still on its way.
 #[tokio::test]
-async fn a_step_in_flight_holds_the_cooldown_until_its_result() {
+async fn a_step_in_flight_holds_the_cooldown_and_its_alerts_until_its_result() {
     let cooling = ScaleServiceConfig {
         cooldown_seconds: 300,
         max: 100,
@@ -1080,58 +1082,73 @@ async fn a_step_in_flight_holds_the_cooldown_until_its_result() {
             }
         })
     };
+    let done = |t: tokio::task::JoinHandle<Reply>| async move {
+        tokio::time::timeout(Duration::from_secs(30), t)
+            .await
+            .expect("answered")
+            .expect("trigger")
+    };
     let wrote = || async {
         let writes = edge.called_writes().await;
         writes.iter().any(|w| w.contains("PUT"))
     };
-    // The first receiver's step fails, slowly; an alert arrives meanwhile and waits.
+    let resolved = r#"{"status":"resolved","alerts":[{"status":"resolved","fingerprint":"w0","startsAt":"2026-11-29T10:00:00Z"}]}"#;
+
+    // The first receiver's step fails, slowly; meanwhile a copy of its alert and another
+    // alert arrive and wait, and a resolution is answered at once.
     edge.clear_faults().await;
-    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services/1s1", "method": "PUT", "status": 500, "latencyMs": 1000}"#)
+    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services/1s1", "method": "PUT", "status": 500, "latencyMs": 3000}"#)
         .await;
     edge.clear_calls().await;
-    let failing = send(&urls[0], None);
+    let failing = send(&urls[0], Some(firing("w1")));
     assert!(
         eventually(wrote).await,
         "the failing step's write reached Cattle"
     );
-    let waiting = send(&urls[0], Some(firing("w1")));
+    let copy = send(&urls[0], Some(firing("w1")));
+    let other = send(&urls[0], Some(firing("w2")));
+    let ignored = notify(&urls[0], resolved).await;
+    assert_eq!(answer(&ignored).1, "resolved");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(
         !failing.is_finished(),
-        "the alert came while the step was in flight"
+        "the resolution was answered, and the others arrived, while the step was in flight"
     );
     edge.clear_faults().await;
-    assert_eq!(failing.await.expect("trigger").status, 502);
-    let acted = waiting.await.expect("trigger");
+    assert_eq!(done(failing).await.status, 502);
+    let mut outcomes = [answer(&done(copy).await), answer(&done(other).await)];
+    outcomes.sort_by(|a, b| a.1.cmp(&b.1));
     assert_eq!(
-        answer(&acted),
-        (200, "scaled".into(), 2, 3),
-        "no cooldown after a failure"
+        outcomes,
+        [
+            (200, "scaled".into(), 2, 3),
+            (200, "skipped".into(), -1, -1)
+        ],
+        "after the failure one of them acts, and starts the cooldown"
     );
 
-    // The second receiver's step succeeds, slowly.
+    // The second receiver's step succeeds, slowly; a copy of its alert and a plain trigger
+    // wait for it.
     edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services/1s1", "method": "PUT", "latencyMs": 3000}"#)
         .await;
     edge.clear_calls().await;
     let stepping = send(&urls[1], Some(firing("s1")));
     assert!(eventually(wrote).await, "the step's write reached Cattle");
-    let copy = notify(&urls[1], &firing("s1")).await;
-    assert_eq!(answer(&copy).1, "duplicate");
+    let copy = send(&urls[1], Some(firing("s1")));
+    let plain = send(&urls[1], None);
+    tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(
         !stepping.is_finished(),
-        "the copy was answered while the step was in flight"
+        "they arrived while the step was in flight"
     );
-    let plain = send(&urls[1], None);
-    assert_eq!(
-        answer(&stepping.await.expect("trigger")),
-        (200, "scaled".into(), 3, 4)
-    );
-    let skipped = plain.await.expect("trigger").json();
+    assert_eq!(answer(&done(stepping).await), (200, "scaled".into(), 3, 4));
+    assert_eq!(answer(&done(copy).await).1, "duplicate");
+    let skipped = done(plain).await.json();
     assert_eq!(skipped["outcome"], "skipped");
     let eligible = skipped["nextEligibleAtTS"].as_u64().expect("eligible") / 1000;
     let now = hookgate::unix_now();
     assert!(
-        (now + 295..=now + 300).contains(&eligible),
+        (now + 290..=now + 300).contains(&eligible),
         "{eligible} vs {now}"
     );
     assert_eq!(edge.scale_of("1a5", "1s1").await, 4);

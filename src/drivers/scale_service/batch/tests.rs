@@ -223,9 +223,9 @@ fn claims(notes: Vec<Notification>, cooldown: u32) -> (ReceiverState, Vec<usize>
     (state, applied)
 }
 
-/// Two copies of one alert and a plain trigger, on one receiver without cooldown: the
-/// alert acts at most once; it is remembered exactly when its step was applied; a failed
-/// write leaves no trace, so the sender's retry would act.
+/// Two copies of one alert and a plain trigger, on one receiver without cooldown, the first
+/// write failing: the alert acts exactly once — a copy waits for the step in flight, and
+/// acts if that step failed — and is remembered after.
 #[test]
 fn reservations_and_a_failing_write_keep_alerts_exact() {
     model(|| {
@@ -233,10 +233,12 @@ fn reservations_and_a_failing_write_keep_alerts_exact() {
         let alert = Notification::parse(FIRING.as_bytes()).expect("alert");
         let (state, applied) = claims(vec![alert.clone(), alert.clone(), Notification::Plain], 0);
         let alert_steps = applied.iter().filter(|t| **t < 2).count();
-        assert!(alert_steps <= 1, "the alert acted twice");
-        let remembered =
-            policy::decide(&state, &alert, OnResolved::Ignore, 0, 1001) == Decision::Duplicate;
-        assert_eq!(remembered, alert_steps == 1, "remembered iff applied");
+        assert_eq!(alert_steps, 1, "the alert acts once, despite the failure");
+        assert_eq!(
+            policy::decide_settled(&state, &alert, OnResolved::Ignore, 0, 1001),
+            Some(Decision::Duplicate),
+            "remembered, and no claim left"
+        );
     });
 }
 
@@ -250,11 +252,16 @@ fn a_claimed_cooldown_and_a_failing_write_allow_one_step() {
         let plain = Notification::Plain;
         let (state, applied) = claims(vec![plain.clone(), plain.clone(), plain.clone()], 60);
         assert_eq!(applied.len(), 1, "one step within one cooldown, despite the failure");
-        let cooling = matches!(
-            policy::decide(&state, &plain, OnResolved::Ignore, 60, 1001),
-            Decision::Cooldown { .. }
+        let ign = OnResolved::Ignore;
+        assert_eq!(
+            policy::decide_settled(&state, &plain, ign, 60, 1001),
+            Some(Decision::Cooldown { eligible_at: 1060 }),
+            "in the cooldown the step started, and no claim left"
         );
-        assert_eq!(cooling, applied.len() == 1, "in the cooldown iff a step applied");
+        assert_eq!(
+            policy::decide_settled(&state, &plain, ign, 60, 1060),
+            Some(Decision::Act)
+        );
     });
 }
 
