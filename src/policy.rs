@@ -215,7 +215,7 @@ pub struct ReceiverState {
     /// settles, no other step can know whether it is within a cooldown, so it waits
     /// ([`decide_settled`]).
     cooldown_claimed: bool,
-    /// Woken when a claim on the cooldown settles.
+    /// Woken when a claim (of alerts, or of the cooldown) settles.
     settled: Arc<tokio::sync::Notify>,
 }
 
@@ -398,9 +398,11 @@ pub struct Reservation {
 
 /// Decides, or `None` while the decision hangs on a step in flight: whether this trigger is
 /// within a cooldown that step claimed (should it fail or change nothing, the cooldown does
-/// not start), or whether a copy of an alert that step claimed is a duplicate (should it
-/// fail, the alert was not acted on, and the copy must act: its sender, told `duplicate`,
-/// would not retry). The trigger waits for [`ReceiverState::settled`] and asks again.
+/// not start), or what becomes of an alert of this notification that step claimed — a copy
+/// is a duplicate only if the step succeeds (should it fail, the copy must act: its sender,
+/// told `duplicate`, would not retry), and a notification that also names new alerts must
+/// know whether its step covers that alert too (else the claimed alert's retry would act a
+/// second time). The trigger waits for [`ReceiverState::settled`] and asks again.
 /// Decisions that hang on nothing in flight are given at once.
 pub fn decide_settled(
     state: &ReceiverState,
@@ -413,7 +415,7 @@ pub fn decide_settled(
     let on_cooldown = matches!(decision, Decision::Act | Decision::Cooldown { .. })
         && cooldown_seconds > 0
         && state.cooldown_claimed;
-    let on_alerts = decision == Decision::Duplicate
+    let on_alerts = matches!(decision, Decision::Duplicate | Decision::Act)
         && matches!(note, Notification::Alerts { resolved, alerts }
             if alerts.iter().any(|id| state.claimed.contains(&(*id, *resolved))));
     (!(on_cooldown || on_alerts)).then_some(decision)

@@ -441,7 +441,7 @@ async fn run(
     };
     let lease = app.receiver_state(claims.receiver_id);
     if dry_run {
-        // What a real trigger would do now (once a step in flight that holds the cooldown has
+        // What a real trigger would do now (once a claim in flight its answer hangs on has
         // settled); the lock is not held while Cattle is read, so a dry run never holds back
         // a real trigger, nor claims an alert one is sending.
         let decision = loop {
@@ -488,7 +488,7 @@ async fn run(
 }
 
 /// A trigger to a receiver whose triggers run side by side: claims its alerts and the
-/// cooldown under the receiver's lock (once no step in flight holds the cooldown), acts
+/// cooldown under the receiver's lock (once no claim in flight decides its answer), acts
 /// without it, and keeps or releases the claim by the result — also when the action panics
 /// (the panic then goes on, and `RunToEnd` answers 500).
 async fn claim_and_act<Fut>(
@@ -521,8 +521,8 @@ where
     result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
-/// Releases the receiver's lock and waits until the claim on its cooldown settles. The
-/// wake-up is asked for before the lock is released, so it cannot be missed.
+/// Releases the receiver's lock and waits until a claim on it (alerts or the cooldown)
+/// settles. The wake-up is asked for before the lock is released, so it cannot be missed.
 async fn wait_for_settle(state: tokio::sync::MutexGuard<'_, policy::ReceiverState>) {
     let settled = state.settled().notified_owned();
     drop(state);

@@ -394,3 +394,39 @@ fn alerts_that_waited_for_a_claimed_cooldown_are_decided_by_its_result() {
         Decision::Duplicate
     );
 }
+
+#[test]
+fn a_notification_naming_an_alert_in_flight_waits_for_its_result() {
+    use futures_util::FutureExt as _;
+    let ign = OnResolved::Ignore;
+    let firing = |fingerprints: &[&str]| {
+        let alerts: Vec<String> = fingerprints
+            .iter()
+            .map(|f| format!(r#"{{"fingerprint":"{f}","startsAt":"2026-11-29T10:00:00Z"}}"#))
+            .collect();
+        note(&format!(
+            r#"{{"status":"firing","alerts":[{}]}}"#,
+            alerts.join(",")
+        ))
+    };
+    let (a, ab) = (firing(&["a"]), firing(&["a", "b"]));
+    let mut s = ReceiverState::default();
+    let (d, first) = reserved(&mut s, &a, ign, 0, 1);
+    assert_eq!(d, Decision::Act);
+    // A copy, and a notification naming the alert and a new one, wait (no cooldown here).
+    assert!(reserve(&mut s, &a, ign, 0, 1).is_none());
+    assert!(reserve(&mut s, &ab, ign, 0, 1).is_none());
+    // The step fails: the waiting triggers are woken, and {a, b} claims both alerts.
+    let woken = s.settled().notified_owned();
+    settle(&mut s, first, None);
+    assert_eq!(woken.now_or_never(), Some(()), "an alert claim wakes too");
+    let (d, both) = reserved(&mut s, &ab, ign, 0, 2);
+    assert_eq!(d, Decision::Act);
+    assert!(
+        reserve(&mut s, &a, ign, 0, 2).is_none(),
+        "a is in flight again"
+    );
+    settle(&mut s, both, Some(1));
+    // {a, b}'s step covered a: the first sender's retry is a duplicate.
+    assert_eq!(decide_settled(&s, &a, ign, 0, 3), Some(Decision::Duplicate));
+}
