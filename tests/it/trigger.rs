@@ -1154,6 +1154,52 @@ async fn a_step_in_flight_holds_the_cooldown_and_its_alerts_until_its_result() {
     assert_eq!(edge.scale_of("1a5", "1s1").await, 4);
 }
 
+/// A receiver without a cooldown: a copy of an alert whose step is in flight waits for its
+/// result, and acts when that step failed — Alertmanager resends a notification whose
+/// request it gave up on, and a copy told `duplicate` would never be sent again.
+#[tokio::test]
+async fn a_copy_of_an_alert_in_flight_acts_when_its_step_fails() {
+    let (edge, urls) = group_edge(&[ScaleServiceConfig {
+        max: 100,
+        ..scale("1s1")
+    }])
+    .await;
+    edge.clear_faults().await;
+    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services/1s1", "method": "PUT", "status": 500, "latencyMs": 3000}"#)
+        .await;
+    edge.clear_calls().await;
+    let send = || {
+        let url = urls[0].clone();
+        tokio::spawn(async move { notify(&url, &firing("c1")).await })
+    };
+    let done = |t: tokio::task::JoinHandle<Reply>| async move {
+        tokio::time::timeout(Duration::from_secs(30), t)
+            .await
+            .expect("answered")
+            .expect("trigger")
+    };
+    let failing = send();
+    let wrote = eventually(|| async {
+        let writes = edge.called_writes().await;
+        writes.iter().any(|w| w.contains("PUT"))
+    })
+    .await;
+    assert!(wrote, "the failing step's write reached Cattle");
+    let copy = send();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !failing.is_finished(),
+        "the copy came while the step was in flight"
+    );
+    edge.clear_faults().await;
+    assert_eq!(done(failing).await.status, 502);
+    assert_eq!(answer(&done(copy).await), (200, "scaled".into(), 2, 3));
+    assert_eq!(
+        answer(&notify(&urls[0], &firing("c1")).await).1,
+        "duplicate"
+    );
+}
+
 /// A trigger's answer as (status, outcome, from, to).
 fn answer(r: &Reply) -> (u16, String, i64, i64) {
     let v = r.json();
