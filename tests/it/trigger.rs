@@ -1073,25 +1073,7 @@ async fn a_step_in_flight_holds_the_cooldown_and_its_alerts_until_its_result() {
         ..scale("1s1")
     };
     let (edge, urls) = group_edge(&[cooling.clone(), cooling]).await;
-    let send = |url: &String, body: Option<String>| {
-        let url = url.clone();
-        tokio::spawn(async move {
-            match body {
-                Some(body) => notify(&url, &body).await,
-                None => http(Method::POST, &url, None, &[], None).await,
-            }
-        })
-    };
-    let done = |t: tokio::task::JoinHandle<Reply>| async move {
-        tokio::time::timeout(Duration::from_secs(30), t)
-            .await
-            .expect("answered")
-            .expect("trigger")
-    };
-    let wrote = || async {
-        let writes = edge.called_writes().await;
-        writes.iter().any(|w| w.contains("PUT"))
-    };
+    let wrote = || put_reached(&edge);
     let resolved = r#"{"status":"resolved","alerts":[{"status":"resolved","fingerprint":"w0","startsAt":"2026-11-29T10:00:00Z"}]}"#;
 
     // The first receiver's step fails, slowly; meanwhile a copy of its alert and another
@@ -1100,13 +1082,13 @@ async fn a_step_in_flight_holds_the_cooldown_and_its_alerts_until_its_result() {
     edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services/1s1", "method": "PUT", "status": 500, "latencyMs": 3000}"#)
         .await;
     edge.clear_calls().await;
-    let failing = send(&urls[0], Some(firing("w1")));
+    let failing = spawn_trigger(&urls[0], Some(firing("w1")));
     assert!(
         eventually(wrote).await,
         "the failing step's write reached Cattle"
     );
-    let copy = send(&urls[0], Some(firing("w1")));
-    let other = send(&urls[0], Some(firing("w2")));
+    let copy = spawn_trigger(&urls[0], Some(firing("w1")));
+    let other = spawn_trigger(&urls[0], Some(firing("w2")));
     let ignored = notify(&urls[0], resolved).await;
     assert_eq!(answer(&ignored).1, "resolved");
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1115,8 +1097,11 @@ async fn a_step_in_flight_holds_the_cooldown_and_its_alerts_until_its_result() {
         "the resolution was answered, and the others arrived, while the step was in flight"
     );
     edge.clear_faults().await;
-    assert_eq!(done(failing).await.status, 502);
-    let mut outcomes = [answer(&done(copy).await), answer(&done(other).await)];
+    assert_eq!(answered(failing).await.status, 502);
+    let mut outcomes = [
+        answer(&answered(copy).await),
+        answer(&answered(other).await),
+    ];
     outcomes.sort_by(|a, b| a.1.cmp(&b.1));
     assert_eq!(
         outcomes,
@@ -1132,18 +1117,21 @@ async fn a_step_in_flight_holds_the_cooldown_and_its_alerts_until_its_result() {
     edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services/1s1", "method": "PUT", "latencyMs": 3000}"#)
         .await;
     edge.clear_calls().await;
-    let stepping = send(&urls[1], Some(firing("s1")));
+    let stepping = spawn_trigger(&urls[1], Some(firing("s1")));
     assert!(eventually(wrote).await, "the step's write reached Cattle");
-    let copy = send(&urls[1], Some(firing("s1")));
-    let plain = send(&urls[1], None);
+    let copy = spawn_trigger(&urls[1], Some(firing("s1")));
+    let plain = spawn_trigger(&urls[1], None);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(
         !stepping.is_finished(),
         "they arrived while the step was in flight"
     );
-    assert_eq!(answer(&done(stepping).await), (200, "scaled".into(), 3, 4));
-    assert_eq!(answer(&done(copy).await).1, "duplicate");
-    let skipped = done(plain).await.json();
+    assert_eq!(
+        answer(&answered(stepping).await),
+        (200, "scaled".into(), 3, 4)
+    );
+    assert_eq!(answer(&answered(copy).await).1, "duplicate");
+    let skipped = answered(plain).await.json();
     assert_eq!(skipped["outcome"], "skipped");
     let eligible = skipped["nextEligibleAtTS"].as_u64().expect("eligible") / 1000;
     let now = hookgate::unix_now();
@@ -1168,22 +1156,9 @@ async fn a_copy_of_an_alert_in_flight_acts_when_its_step_fails() {
     edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/services/1s1", "method": "PUT", "status": 500, "latencyMs": 3000}"#)
         .await;
     edge.clear_calls().await;
-    let send = || {
-        let url = urls[0].clone();
-        tokio::spawn(async move { notify(&url, &firing("c1")).await })
-    };
-    let done = |t: tokio::task::JoinHandle<Reply>| async move {
-        tokio::time::timeout(Duration::from_secs(30), t)
-            .await
-            .expect("answered")
-            .expect("trigger")
-    };
+    let send = || spawn_trigger(&urls[0], Some(firing("c1")));
     let failing = send();
-    let wrote = eventually(|| async {
-        let writes = edge.called_writes().await;
-        writes.iter().any(|w| w.contains("PUT"))
-    })
-    .await;
+    let wrote = eventually(|| put_reached(&edge)).await;
     assert!(wrote, "the failing step's write reached Cattle");
     let copy = send();
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1192,12 +1167,38 @@ async fn a_copy_of_an_alert_in_flight_acts_when_its_step_fails() {
         "the copy came while the step was in flight"
     );
     edge.clear_faults().await;
-    assert_eq!(done(failing).await.status, 502);
-    assert_eq!(answer(&done(copy).await), (200, "scaled".into(), 2, 3));
+    assert_eq!(answered(failing).await.status, 502);
+    assert_eq!(answer(&answered(copy).await), (200, "scaled".into(), 2, 3));
     assert_eq!(
         answer(&notify(&urls[0], &firing("c1")).await).1,
         "duplicate"
     );
+}
+
+/// A trigger (a notification when `body` is given) sent from a task of its own.
+fn spawn_trigger(url: &str, body: Option<String>) -> tokio::task::JoinHandle<Reply> {
+    let url = url.to_owned();
+    tokio::spawn(async move {
+        match body {
+            Some(body) => notify(&url, &body).await,
+            None => http(Method::POST, &url, None, &[], None).await,
+        }
+    })
+}
+
+/// A spawned trigger's answer, within 30 s: a trigger that waits for good fails the test
+/// instead of hanging it.
+async fn answered(trigger: tokio::task::JoinHandle<Reply>) -> Reply {
+    tokio::time::timeout(Duration::from_secs(30), trigger)
+        .await
+        .expect("answered")
+        .expect("trigger")
+}
+
+/// Whether a `PUT` reached the simulator since its call log was cleared.
+async fn put_reached(edge: &Edge) -> bool {
+    let writes = edge.called_writes().await;
+    writes.iter().any(|w| w.contains("PUT"))
 }
 
 /// A trigger's answer as (status, outcome, from, to).
