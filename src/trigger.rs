@@ -444,14 +444,10 @@ async fn run(
         // What a real trigger would do now (once a claim in flight its answer hangs on has
         // settled); the lock is not held while Cattle is read, so a dry run never holds back
         // a real trigger, nor claims an alert one is sending.
-        let decision = loop {
-            let state = lease.lock().await;
-            let now = crate::unix_now();
-            match policy::decide_settled(&state, note, p.on_resolved, p.cooldown_seconds, now) {
-                Some(decision) => break decision,
-                None => wait_for_settle(state).await,
-            }
-        };
+        let decision = when_settled(&lease, |state, now| {
+            policy::decide_settled(state, note, p.on_resolved, p.cooldown_seconds, now)
+        })
+        .await;
         return match then(decision, p.on_resolved) {
             Then::Step(step) => execute(step).await,
             Then::Answer(outcome) => Ok(outcome),
@@ -501,14 +497,10 @@ async fn claim_and_act<Fut>(
 where
     Fut: Future<Output = Result<Outcome, Error>>,
 {
-    let (decision, claim) = loop {
-        let mut state = lease.lock().await;
-        let now = crate::unix_now();
-        match policy::reserve(&mut state, note, on_resolved, cooldown_seconds, now) {
-            Some(claimed) => break claimed,
-            None => wait_for_settle(state).await,
-        }
-    };
+    let (decision, claim) = when_settled(lease, |state, now| {
+        policy::reserve(state, note, on_resolved, cooldown_seconds, now)
+    })
+    .await;
     let result = match then(decision, on_resolved) {
         Then::Step(step) => AssertUnwindSafe(act(step)).catch_unwind().await,
         Then::Answer(outcome) => Ok(Ok(outcome)),
@@ -521,12 +513,23 @@ where
     result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
-/// Releases the receiver's lock and waits until a claim on it (alerts or the cooldown)
-/// settles. The wake-up is asked for before the lock is released, so it cannot be missed.
-async fn wait_for_settle(state: tokio::sync::MutexGuard<'_, policy::ReceiverState>) {
-    let settled = state.settled().notified_owned();
-    drop(state);
-    settled.await;
+/// `f`'s answer, given under the receiver's lock: while `f` says it hangs on a claim in
+/// flight (`None`), releases the lock and waits until a claim (alerts or the cooldown)
+/// settles, then asks again. The wake-up is asked for before the lock is released, so it
+/// cannot be missed.
+async fn when_settled<T>(
+    lease: &Lease<ReceiverId, policy::ReceiverState>,
+    mut f: impl FnMut(&mut policy::ReceiverState, u64) -> Option<T>,
+) -> T {
+    loop {
+        let mut state = lease.lock().await;
+        if let Some(answer) = f(&mut state, crate::unix_now()) {
+            return answer;
+        }
+        let settled = state.settled().notified_owned();
+        drop(state);
+        settled.await;
+    }
 }
 
 /// What a decision leads to: a step to take, or an answer given without one.

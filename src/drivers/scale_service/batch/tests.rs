@@ -47,6 +47,28 @@ struct Cattle {
 
 type Answers = Vec<Option<Result<(i64, i64), ()>>>;
 
+/// What a model's triggers share: the service's queues, the fake Cattle (its first write
+/// failing when asked), each ticket's answer, and the tickets applied, in order.
+struct World {
+    queues: Arc<Model<Queues<&'static str, (usize, Step)>>>,
+    cattle: Arc<Mutex<Cattle>>,
+    answers: Arc<Mutex<Answers>>,
+    applied: Arc<Mutex<Vec<usize>>>,
+}
+
+fn world(tickets: usize, fail_first_write: bool) -> World {
+    World {
+        queues: Arc::new(Model(Mutex::new(Queues::default()))),
+        cattle: Arc::new(Mutex::new(Cattle {
+            scale: START,
+            fail_next: fail_first_write,
+            writes: 0,
+        })),
+        answers: Arc::new(Mutex::new(vec![None; tickets])),
+        applied: Arc::new(Mutex::new(Vec::new())),
+    }
+}
+
 /// What one writer does: take batches until none is left, apply each in order, write once
 /// per batch, answer every step of it. Returns the tickets whose steps were applied, in the
 /// order they were.
@@ -98,14 +120,12 @@ fn assert_exact(steps: &[Step], answers: &Answers, applied: &[usize], cattle: &C
 /// misattributed, in every interleaving.
 fn check(steps: Vec<Step>, fail_first_write: bool) {
     model(move || {
-        let queues = Arc::new(Model(Mutex::new(Queues::default())));
-        let cattle = Arc::new(Mutex::new(Cattle {
-            scale: START,
-            fail_next: fail_first_write,
-            writes: 0,
-        }));
-        let answers: Arc<Mutex<Answers>> = Arc::new(Mutex::new(vec![None; steps.len()]));
-        let applied = Arc::new(Mutex::new(Vec::new()));
+        let World {
+            queues,
+            cattle,
+            answers,
+            applied,
+        } = world(steps.len(), fail_first_write);
         let threads: Vec<_> = steps
             .iter()
             .enumerate()
@@ -160,14 +180,12 @@ fn claims(notes: Vec<Notification>, cooldown: u32) -> (ReceiverState, Vec<usize>
     let receiver = Arc::new(Mutex::new(ReceiverState::default()));
     // What the trigger path's wait for a settled claim is, in the model.
     let settled = Arc::new(Condvar::new());
-    let queues = Arc::new(Model(Mutex::new(Queues::default())));
-    let cattle = Arc::new(Mutex::new(Cattle {
-        scale: START,
-        fail_next: true,
-        writes: 0,
-    }));
-    let answers: Arc<Mutex<Answers>> = Arc::new(Mutex::new(vec![None; notes.len()]));
-    let applied = Arc::new(Mutex::new(Vec::new()));
+    let World {
+        queues,
+        cattle,
+        answers,
+        applied,
+    } = world(notes.len(), true);
     let threads: Vec<_> = notes
         .into_iter()
         .enumerate()
@@ -298,15 +316,13 @@ fn check_answered_at_once(
 ) {
     assert_eq!(bound.after(START), START, "`bound` starts at its bound");
     model(move || {
-        let queues = Arc::new(Model(Mutex::new(Queues::default())));
-        let cattle = Arc::new(Mutex::new(Cattle {
-            scale: START,
-            fail_next: fail_first_write,
-            writes: 0,
-        }));
         let n = others.len();
-        let answers: Arc<Mutex<Answers>> = Arc::new(Mutex::new(vec![None; n + 1]));
-        let applied = Arc::new(Mutex::new(Vec::new()));
+        let World {
+            queues,
+            cattle,
+            answers,
+            applied,
+        } = world(n + 1, fail_first_write);
         // Tickets in the order they joined (under the queues' lock, so this is the order
         // of the queue), and how many had joined when the step at its bound checked and
         // when it read the scale.
