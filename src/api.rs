@@ -499,12 +499,11 @@ async fn delete(app: &App, c: &Caller, id: &str) -> Result<Resp, Error> {
         .map_err(Error::from_caller)?;
     // Revoked on this replica at once; elsewhere within the revocation TTL.
     match go.key.as_deref().map(|k| (k, ReceiverId::parse(k))) {
-        Some((_, Some(rid))) => app.forget_receiver(&c.project, rid).await,
+        Some((_, Some(rid))) => app.forget_receiver(&c.project, rid),
         Some((key, None)) => {
             // Rancher's: a key URL's record, or the uuid of a 1.4 token.
             app.legacy.forget(&c.project).await;
-            app.forget_receiver(&c.project, crate::jwt::receiver_id(&c.project, key))
-                .await;
+            app.forget_receiver(&c.project, crate::jwt::receiver_id(&c.project, key));
         }
         None => {}
     }
@@ -613,7 +612,7 @@ async fn create(app: &App, c: &Caller, headers: &HeaderMap, body: &[u8]) -> Resu
             return Err(Error::from_caller(e));
         }
     };
-    app.remember_receiver(&c.project, claims.receiver_id).await;
+    app.remember_receiver(&c.project, claims.receiver_id);
     tracing::info!(project_id = %c.project, receiver_id = %rid, receiver = %go.id, driver = claims.config.driver().name(), "receiver created");
     let v = receiver_json(&go, c).ok_or_else(|| {
         Error::Internal("Cattle returned the receiver record without its data".into())
@@ -639,7 +638,7 @@ fn undo_create(app: &App, c: &Caller, id: ReceiverId, e: &crate::cattle::CattleE
     tokio::spawn(async move {
         let (auth, project) = (c.auth(), &c.project);
         let rid = id.to_string();
-        app.forget_receiver(project, id).await;
+        app.forget_receiver(project, id);
         let mut stranded = false;
         for wait in [0, 1, 2, 4] {
             tokio::time::sleep(std::time::Duration::from_secs(wait)).await;

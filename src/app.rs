@@ -3,7 +3,7 @@
 //! requests are dispatched by [`crate::router`].
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::HeaderMap;
 
@@ -11,6 +11,7 @@ use crate::cattle::{AnswerExpiry, Auth, Cattle, CattleError};
 use crate::config::Limits;
 use crate::drivers::States;
 use crate::error::Error;
+use crate::fresh::FreshMap;
 use crate::http::{Conn, Surface};
 use crate::jwt::RancherKey;
 use crate::keyed::{KeyedState, Lease};
@@ -56,13 +57,10 @@ pub struct Inner {
     pub legacy: LegacyReceivers,
     /// (project, receiver id) → does its generic object exist? Both answers are cached for
     /// the revocation TTL and Cattle errors briefly, so a flood of triggers for a deleted
-    /// receiver, or during an outage, costs one Cattle look-up per interval. Its keys come
-    /// from verified tokens only, never from a stranger: hashed with a fast seeded hash.
-    revocations: moka::future::Cache<
-        (String, ReceiverId),
-        Result<bool, CattleError>,
-        foldhash::fast::RandomState,
-    >,
+    /// receiver, or during an outage, costs one Cattle look-up per interval. Read by every
+    /// trigger: a [`FreshMap`], not a general cache. Its keys come from verified tokens only,
+    /// never from a stranger.
+    revocations: FreshMap<(String, ReceiverId), Result<bool, CattleError>>,
     /// Each driver's own state (the scale cache and the batches in flight, per-project
     /// locks for host scaling, ...).
     pub drivers: States,
@@ -80,12 +78,7 @@ impl std::ops::Deref for App {
 
 impl App {
     pub fn new(keys: KeyRing, cattle: Cattle, settings: Settings) -> Self {
-        let revocations = moka::future::Cache::builder()
-            .max_capacity(100_000)
-            .expire_after(AnswerExpiry {
-                ttl: settings.revocation_ttl,
-            })
-            .build_with_hasher(Default::default());
+        let revocations = FreshMap::new(100_000);
         App(Arc::new(Inner {
             keys,
             cattle,
@@ -123,7 +116,10 @@ impl App {
         token: Option<&str>,
     ) -> Result<bool, Error> {
         let name = (project, id);
-        if let Some(v) = self.revocations.get(&name as &dyn Pair<ReceiverId>).await {
+        if let Some(v) = self
+            .revocations
+            .get(&name as &dyn Pair<ReceiverId>, Instant::now())
+        {
             crate::metrics::count_cache("revocation", true);
             return v.map_err(Error::Cattle);
         }
@@ -171,24 +167,37 @@ impl App {
                 })
             }))
         };
+        let expiry = AnswerExpiry {
+            ttl: self.settings.revocation_ttl,
+        };
+        let name = (project, id);
         self.revocations
-            .get_with((project.to_owned(), id), look_up)
+            .get_with(
+                &name as &dyn Pair<ReceiverId>,
+                Instant::now(),
+                || (project.to_owned(), id),
+                look_up,
+                |v| expiry.of(v),
+            )
             .await
             .map_err(Error::Cattle)
     }
 
     /// Marks a receiver deleted on this replica at once.
-    pub async fn forget_receiver(&self, project: &str, id: ReceiverId) {
-        self.revocations
-            .insert((project.to_owned(), id), Ok(false))
-            .await;
+    pub fn forget_receiver(&self, project: &str, id: ReceiverId) {
+        self.file_receiver(project, id, false);
     }
 
     /// Marks a just-created receiver as existing, sparing its first trigger a look-up.
-    pub async fn remember_receiver(&self, project: &str, id: ReceiverId) {
+    pub fn remember_receiver(&self, project: &str, id: ReceiverId) {
+        self.file_receiver(project, id, true);
+    }
+
+    fn file_receiver(&self, project: &str, id: ReceiverId, exists: bool) {
+        let until = Instant::now() + self.settings.revocation_ttl;
+        // Over any look-up in flight, which may have read Cattle before the change.
         self.revocations
-            .insert((project.to_owned(), id), Ok(true))
-            .await;
+            .overrule((project.to_owned(), id), Ok(exists), until);
     }
 
     /// The public base URL for links and trigger URLs: `--public-url`; else, where

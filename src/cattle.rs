@@ -118,11 +118,12 @@ pub struct AnswerExpiry {
 }
 
 impl AnswerExpiry {
-    fn of<T>(&self, v: &Result<T, CattleError>) -> Option<Duration> {
-        Some(match v {
+    /// How long `v` is trusted.
+    pub fn of<T>(&self, v: &Result<T, CattleError>) -> Duration {
+        match v {
             Ok(_) => self.ttl,
             Err(_) => self.ttl.min(ERROR_TTL),
-        })
+        }
     }
 }
 
@@ -133,7 +134,7 @@ impl<K, T> moka::Expiry<K, Result<T, CattleError>> for AnswerExpiry {
         value: &Result<T, CattleError>,
         _at: std::time::Instant,
     ) -> Option<Duration> {
-        self.of(value)
+        Some(self.of(value))
     }
 
     fn expire_after_update(
@@ -143,7 +144,7 @@ impl<K, T> moka::Expiry<K, Result<T, CattleError>> for AnswerExpiry {
         _at: std::time::Instant,
         _left: Option<Duration>,
     ) -> Option<Duration> {
-        self.of(value)
+        Some(self.of(value))
     }
 }
 

@@ -70,13 +70,18 @@ pub fn json(status: StatusCode, v: &impl serde::Serialize) -> Resp {
 
 /// Reads a request body within `limit` bytes and `timeout`. A declared length over the
 /// limit is refused before anything is read: `Limited` only counts bytes that arrive, so a
-/// huge declared length with a trickle of bytes would otherwise hang.
+/// huge declared length with a trickle of bytes would otherwise hang. A request that has
+/// no body (none declared, or a length of 0) is answered at once, without arming a timer.
 pub async fn read_body(
     headers: &HeaderMap,
     body: Incoming,
     limit: usize,
     timeout: Duration,
 ) -> Result<Bytes, Error> {
+    use hyper::body::Body as _;
+    if body.is_end_stream() {
+        return Ok(Bytes::new());
+    }
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

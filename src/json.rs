@@ -58,9 +58,29 @@ impl JsonObject {
     }
 
     pub fn value(&mut self, key: &'static str, value: &serde_json::Value) -> &mut Self {
+        use serde_json::Value;
         self.key(key);
-        // A Value always serializes.
-        let _ = serde_json::to_writer(&mut self.buf, value);
+        // The scalars a trigger's details hold are written directly; serde's serializer
+        // costs more than the field (docs/serving.md, "What a trigger costs").
+        match value {
+            Value::String(s) => json_str(&mut self.buf, s),
+            Value::Bool(b) => self
+                .buf
+                .extend_from_slice(if *b { b"true" } else { b"false" }),
+            Value::Number(n) if n.is_i64() || n.is_u64() => {
+                let mut b = itoa::Buffer::new();
+                let text = match (n.as_i64(), n.as_u64()) {
+                    (Some(i), _) => b.format(i),
+                    (None, Some(u)) => b.format(u),
+                    (None, None) => unreachable!("checked to be an integer"),
+                };
+                self.buf.extend_from_slice(text.as_bytes());
+            }
+            // A Value always serializes.
+            _ => {
+                let _ = serde_json::to_writer(&mut self.buf, value);
+            }
+        }
         self
     }
 
@@ -126,6 +146,34 @@ mod tests {
             json_str(&mut out, s);
             let want = serde_json::to_string(s).expect("serializes");
             assert_eq!(String::from_utf8_lossy(&out), want, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn values_are_written_as_serde_writes_them() {
+        use serde_json::json;
+        let cases = [
+            json!("plain"),
+            json!("needs \\ escaping \u{1}"),
+            json!(0),
+            json!(-7),
+            json!(i64::MIN),
+            json!(u64::MAX),
+            json!(1.5),
+            json!(true),
+            json!(false),
+            json!(null),
+            json!([1, "two", null]),
+            json!({"k": {"n": -1}}),
+        ];
+        for v in cases {
+            let mut o = JsonObject::new();
+            o.value("v", &v);
+            let want = format!(
+                "{{\"v\":{}}}",
+                serde_json::to_string(&v).expect("serializes")
+            );
+            assert_eq!(String::from_utf8(o.finish()).ok(), Some(want), "{v:?}");
         }
     }
 

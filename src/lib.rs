@@ -19,6 +19,7 @@
 //! - [`jwt`]: Rancher 1.4's own `?token=<JWT>` URLs: RS256 verification, claims. Pure.
 //! - [`app`]: the `App` handle: key ring, client, caches, keyed state. State only.
 //! - [`keyed`]: per-key state that is bounded and never evicted while in use.
+//! - [`fresh`]: the trigger path's caches: entries trusted until a time, loads shared.
 //! - [`http`]: response helpers, bounded body reading, what a connection serves.
 //! - [`server`], [`tls`]: accept loop, limits, TLS with certificate reload.
 //! - [`edge`]: settings → a bound, running service; shared by `main` and the tests.
@@ -36,6 +37,7 @@ pub mod config;
 pub mod drivers;
 pub mod edge;
 pub mod error;
+pub mod fresh;
 pub mod http;
 pub mod json;
 pub mod jwt;

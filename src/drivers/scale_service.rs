@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 use tokio::sync::oneshot;
@@ -16,6 +17,7 @@ use super::{Cx, Details, Kind, OnResolved, Outcome, Parse, Policy, Report, Setti
 use crate::cattle::{Auth, Cattle, CattleError};
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::error::Error;
+use crate::fresh::FreshMap;
 use crate::pair::Pair;
 
 pub mod batch;
@@ -76,10 +78,11 @@ pub struct State(Arc<Shared>);
 struct Shared {
     /// (project, service id) → scale, refreshed from every Cattle answer and trusted for
     /// `--scale-ttl-ms`.
-    /// A synchronous cache: it is only read and written, never loaded through (so nothing to
-    /// coalesce), and its look-up then adds no future state to every trigger's. Its keys
-    /// come from sealed tokens: hashed with a fast seeded hash.
-    scales: moka::sync::Cache<Key, i64, foldhash::fast::RandomState>,
+    /// Only read and written, never loaded through (so nothing to coalesce); read by every
+    /// trigger: a [`FreshMap`], not a general cache. Its keys come from sealed tokens.
+    scales: FreshMap<Key, i64>,
+    /// How long a scale read or written is trusted (`--scale-ttl-ms`).
+    ttl: Duration,
     /// Steps waiting for their service's batch (group commit).
     queues: Mutex<batch::Queues<Key, Waiter>>,
 }
@@ -125,9 +128,14 @@ impl State {
     /// The cached scale, while it is trusted (a hit is counted, not a miss: a miss is for
     /// whoever reads Cattle next).
     fn trusted(&self, key: &dyn Pair<str>) -> Option<i64> {
-        let s = self.0.scales.get(key)?;
+        let s = self.0.scales.get(key, Instant::now())?;
         crate::metrics::count_cache("scale", true);
         Some(s)
+    }
+
+    /// Trusts `scale` as the service's for the next `--scale-ttl-ms`.
+    fn remember(&self, key: Key, scale: i64) {
+        self.0.scales.insert(key, scale, Instant::now() + self.0.ttl);
     }
 
     /// The service's scale: the cached one while it is trusted, else read from Cattle. Only
@@ -147,7 +155,7 @@ impl State {
         let (project, id) = key.parts();
         let s = current_scale(cattle, project, id).await?;
         if remember {
-            self.0.scales.insert((project.to_owned(), id.to_owned()), s);
+            self.remember((project.to_owned(), id.to_owned()), s);
         }
         Ok(s)
     }
@@ -185,7 +193,7 @@ async fn write_batches(cattle: Cattle, state: State, key: Key) {
             let (moves, last) = batch::apply(current, batch.iter().map(|w| &w.step));
             if last != current {
                 match cattle.set_scale(Auth::Service, &key.0, &key.1, last).await {
-                    Ok(svc) => state.0.scales.insert(key.clone(), svc.scale.unwrap_or(last)),
+                    Ok(svc) => state.remember(key.clone(), svc.scale.unwrap_or(last)),
                     Err(e) => return Err(Failure::Cattle(e)),
                 }
             }
@@ -264,10 +272,8 @@ impl Kind for ScaleService {
 
     fn state(settings: &Settings) -> State {
         State(Arc::new(Shared {
-            scales: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(settings.scale_ttl)
-                .build_with_hasher(Default::default()),
+            scales: FreshMap::new(100_000),
+            ttl: settings.scale_ttl,
             queues: Mutex::new(batch::Queues::default()),
         }))
     }
@@ -457,7 +463,16 @@ fn unchanged(id: &str, scale: i64, up: bool) -> Outcome {
         to: Some(scale),
         ..Report::new(
             super::UNCHANGED,
-            format!("service {id} is already at its {bound} scale {scale}"),
+            // Every trigger at a bound is answered this: built without `format!`'s machinery.
+            [
+                "service ",
+                id,
+                " is already at its ",
+                bound,
+                " scale ",
+                itoa::Buffer::new().format(scale),
+            ]
+            .concat(),
             details(id, scale, scale, Some(bound)),
         )
     })
@@ -506,6 +521,23 @@ mod tests {
 
     fn parse(v: Value) -> Result<ScaleServiceConfig, Error> {
         ScaleService::parse(&v, "1a5", Parse::Create)
+    }
+
+    #[test]
+    fn a_step_at_its_bound_says_which_bound() {
+        for (up, bound, scale) in [(true, "maximum", 12), (false, "minimum", -3)] {
+            let Outcome::Acted(r) = unchanged("1s7", scale, up) else {
+                panic!("not a report")
+            };
+            assert_eq!(
+                r.message,
+                format!("service 1s7 is already at its {bound} scale {scale}")
+            );
+            assert_eq!(
+                (r.outcome, r.from, r.to, r.change),
+                (super::super::UNCHANGED, Some(scale), Some(scale), 0)
+            );
+        }
     }
 
     #[test]
@@ -588,7 +620,7 @@ mod tests {
             (Waiter { step, done }, answer)
         };
         // The scale is trusted: the writer takes its batch and writes 3 → 4 at once.
-        state.0.scales.insert(key.clone(), 3);
+        state.remember(key.clone(), 3);
         let (first, first_answer) = waiter();
         assert!(batch::join(&state.0.queues, &key, true, first));
         let writer = tokio::spawn(write_batches(cattle, state.clone(), key.clone()));
@@ -609,7 +641,7 @@ mod tests {
         }
         assert_eq!(state.in_use(), 0);
         // Whether that write reached Cattle is unknown: the scale is no longer trusted.
-        assert_eq!(state.0.scales.get(&key), None);
+        assert_eq!(state.trusted(&key), None);
         let (third, _) = waiter();
         assert!(
             batch::join(&state.0.queues, &key, true, third),

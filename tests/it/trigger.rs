@@ -251,6 +251,20 @@ async fn revocation_is_cached_both_ways_and_fails_closed() {
 }
 
 #[tokio::test]
+async fn concurrent_triggers_of_an_unchecked_receiver_share_one_look_up() {
+    let edge = Opts::default().start(start_sim(Duration::ZERO).await).await;
+    let (unknown, _) = edge.seal("1a5", DriverConfig::ScaleService(scale("1s1")));
+    // Slow look-ups, so that every trigger arrives while the first is in flight.
+    edge.fault(r#"{"pathPrefix": "/v2-beta/projects/1a5/genericobjects", "latencyMs": 300}"#)
+        .await;
+    edge.clear_calls().await;
+    let replies = join_all((0..40).map(|_| edge.fire(&unknown, None))).await;
+    assert!(replies.iter().all(|r| r.status == 403));
+    let look_ups = edge.called_paths().await;
+    assert_eq!(look_ups.len(), 1, "{look_ups:?}");
+}
+
+#[tokio::test]
 async fn cattle_faults_map_to_502_503_504_within_the_timeout() {
     let timeout = Duration::from_millis(400);
     let cases = [
