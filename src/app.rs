@@ -194,7 +194,7 @@ impl App {
     }
 
     fn file_receiver(&self, project: &str, id: ReceiverId, exists: bool) {
-        let until = Instant::now() + self.settings.revocation_ttl;
+        let until = crate::fresh::until(Instant::now(), self.settings.revocation_ttl);
         // Over any look-up in flight, which may have read Cattle before the change.
         self.revocations
             .overrule((project.to_owned(), id), Ok(exists), until);

@@ -309,7 +309,14 @@ impl EdgeArgs {
     pub fn limits(&self) -> Result<Limits, ConfigError> {
         positive("--cattle-timeout-ms", self.cattle_timeout_ms)?;
         positive("--revocation-ttl-secs", self.revocation_ttl_secs)?;
+        at_most(
+            "--revocation-ttl-secs",
+            self.revocation_ttl_secs,
+            86_400,
+            "one day",
+        )?;
         positive("--scale-ttl-ms", self.scale_ttl_ms)?;
+        at_most("--scale-ttl-ms", self.scale_ttl_ms, 3_600_000, "one hour")?;
         positive("--upgrade-timeout-secs", self.upgrade_timeout_secs)?;
         positive("--max-body-bytes", self.max_body_bytes as u64)?;
         positive("--header-timeout-ms", self.header_timeout_ms)?;
@@ -330,4 +337,55 @@ fn positive(setting: &'static str, v: u64) -> Result<(), ConfigError> {
         return Err(ConfigError::new(setting, "must be greater than 0"));
     }
     Ok(())
+}
+
+/// A bound for how long a cached answer may be trusted: a revoked receiver must stop
+/// working, and a scale set by hand must be seen, within it.
+fn at_most(setting: &'static str, v: u64, max: u64, said: &str) -> Result<(), ConfigError> {
+    if v > max {
+        return Err(ConfigError::new(
+            setting,
+            format!("must be at most {max} ({said})"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(args: &[&str]) -> Result<Limits, String> {
+        let cli = Cli::try_parse_from(["hookgate", "demo"].iter().chain(args))
+            .map_err(|e| e.to_string())?;
+        let Command::Demo(demo) = cli.command else {
+            return Err("not demo".into());
+        };
+        demo.edge.limits().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn cache_times_are_bounded_both_ways() {
+        assert!(limits(&[]).is_ok(), "{:?}", limits(&[]).err());
+        for (args, named) in [
+            (["--revocation-ttl-secs", "0"], "--revocation-ttl-secs"),
+            (["--revocation-ttl-secs", "86401"], "--revocation-ttl-secs"),
+            (
+                ["--revocation-ttl-secs", "18446744073709551615"],
+                "--revocation-ttl-secs",
+            ),
+            (["--scale-ttl-ms", "0"], "--scale-ttl-ms"),
+            (["--scale-ttl-ms", "3600001"], "--scale-ttl-ms"),
+        ] {
+            let err = limits(&args).expect_err("refused");
+            assert!(err.contains(named), "{args:?}: {err}");
+        }
+        assert!(limits(&[
+            "--revocation-ttl-secs",
+            "86400",
+            "--scale-ttl-ms",
+            "3600000"
+        ])
+        .is_ok());
+    }
 }

@@ -24,6 +24,13 @@ use std::time::{Duration, Instant};
 use foldhash::fast::RandomState;
 use tokio::sync::OnceCell;
 
+/// `now + ttl`, or a time as good as never for a `ttl` too long to add.
+pub fn until(now: Instant, ttl: Duration) -> Instant {
+    now.checked_add(ttl)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
+}
+
 /// Shards, each with its own lock, so that readers on many cores do not share one lock word.
 const SHARDS: usize = 16;
 
@@ -32,7 +39,7 @@ type Shard<K, V> = RwLock<HashMap<K, Entry<V>, RandomState>>;
 /// A bounded map of entries trusted until a time of their own.
 pub struct FreshMap<K, V> {
     shards: Box<[Shard<K, V>]>,
-    /// Picks the shard (seeded apart from the shards' own hashers, whose high bits they use).
+    /// Picks the shard (seeded apart from the shards' own hashers).
     pick: RandomState,
     per_shard: usize,
     /// Loads in flight ([`FreshMap::get_with`]), one per key.
@@ -91,9 +98,15 @@ impl<K: Hash + Eq, V: Clone> FreshMap<K, V> {
             let now = Instant::now();
             shard.retain(|_, e| now < e.until);
             if shard.len() >= self.per_shard {
-                // The first entry visited: an arbitrary one, the hasher being seeded at random.
-                let mut first = true;
-                shard.retain(|_, _| !std::mem::replace(&mut first, false));
+                // Still full of fresh entries: an eighth of them go, so that the scan is paid
+                // once per so many inserts. Arbitrary ones: the first visited, the hasher
+                // being seeded at random.
+                let mut evict = self.per_shard.div_ceil(8);
+                shard.retain(|_, _| {
+                    let keep = evict == 0;
+                    evict = evict.saturating_sub(1);
+                    keep
+                });
             }
         }
         shard.insert(key, Entry { value, until });
@@ -174,7 +187,7 @@ impl<K: Hash + Eq, V: Clone> FreshMap<K, V> {
         let mut loading = lock(&self.loading);
         if loading.get(key).is_some_and(|c| Arc::ptr_eq(c, cell)) {
             if let Some((k, _)) = loading.remove_entry(key) {
-                self.insert(k, v.clone(), Instant::now() + ttl(&v));
+                self.insert(k, v.clone(), until(Instant::now(), ttl(&v)));
             }
         }
         drop(loading);
@@ -194,11 +207,15 @@ struct Waiting<'a, K: Borrow<Q> + Hash + Eq, V, Q: Hash + Eq + ?Sized> {
 impl<K: Borrow<Q> + Hash + Eq, V, Q: Hash + Eq + ?Sized> Drop for Waiting<'_, K, V, Q> {
     fn drop(&mut self) {
         let mut loading = lock(&self.map.loading);
-        drop(self.cell.take());
-        if loading
-            .get(self.key)
-            .is_some_and(|c| Arc::strong_count(c) == 1 && !c.initialized())
-        {
+        let Some(mine) = self.cell.take() else {
+            return;
+        };
+        let filed = loading.get(self.key);
+        let last = filed.is_some_and(|c| Arc::ptr_eq(c, &mine));
+        drop(mine);
+        // Nobody else waits for it, and it is not filed (it was given up on, or its answer
+        // could not be filed): it goes.
+        if last && filed.is_some_and(|c| Arc::strong_count(c) == 1) {
             loading.remove(self.key);
         }
     }
@@ -229,6 +246,14 @@ mod tests {
         m.invalidate("a");
         assert_eq!(m.get("a", t0), None);
         assert!(m.is_empty());
+    }
+
+    #[test]
+    fn a_time_too_far_to_add_is_as_good_as_never() {
+        let now = Instant::now();
+        assert_eq!(until(now, SEC), now + SEC);
+        let never = until(now, Duration::from_secs(u64::MAX));
+        assert!(never > now + Duration::from_secs(50 * 365 * 86_400));
     }
 
     #[test]

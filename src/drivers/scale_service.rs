@@ -135,7 +135,8 @@ impl State {
 
     /// Trusts `scale` as the service's for the next `--scale-ttl-ms`.
     fn remember(&self, key: Key, scale: i64) {
-        self.0.scales.insert(key, scale, Instant::now() + self.0.ttl);
+        let until = crate::fresh::until(Instant::now(), self.0.ttl);
+        self.0.scales.insert(key, scale, until);
     }
 
     /// The service's scale: the cached one while it is trusted, else read from Cattle. Only
