@@ -7,6 +7,7 @@
 //! the caller put in the query string.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
@@ -190,15 +191,32 @@ impl Error {
     pub fn response(&self) -> Response<Full<Bytes>> {
         let (status, code, message, field) = self.parts();
         // Rancher's error envelope: type, status, code, message, fieldName when there is one.
-        let mut body = crate::json::JsonObject::new();
-        body.str("type", "error")
-            .int("status", status.as_u16())
-            .str("code", code)
-            .str("message", &message);
-        if let Some(field) = field {
-            body.str("fieldName", field);
-        }
-        let mut r = body.into_response(status);
+        let envelope = || {
+            let mut body = crate::json::JsonObject::new();
+            body.str("type", "error")
+                .int("status", status.as_u16())
+                .str("code", code)
+                .str("message", &message);
+            if let Some(field) = field {
+                body.str("fieldName", field);
+            }
+            body.finish()
+        };
+        let body = match self {
+            // The answer to every token that does not verify — what a stranger guessing or
+            // forging URLs gets, over and over — is always the same: written once.
+            Error::Token {
+                class: TokenRefusal::Untrusted,
+                ..
+            } => {
+                static UNTRUSTED: OnceLock<&'static [u8]> = OnceLock::new();
+                Bytes::from_static(
+                    UNTRUSTED.get_or_init(|| Box::leak(envelope().into_boxed_slice())),
+                )
+            }
+            _ => Bytes::from(envelope()),
+        };
+        let mut r = crate::json::response(status, body);
         let h = r.headers_mut();
         match self {
             Error::MethodNotAllowed(allow) => {
