@@ -402,7 +402,8 @@ pub struct Reservation {
 /// is a duplicate only if the step succeeds (should it fail, the copy must act: its sender,
 /// told `duplicate`, would not retry), and a notification that also names new alerts must
 /// know whether its step covers that alert too (else the claimed alert's retry would act a
-/// second time). The trigger waits for [`ReceiverState::settled`] and asks again.
+/// second time), or which steps a resolution that reverses undoes (one of its alerts' step
+/// is in flight). The trigger waits for [`ReceiverState::settled`] and asks again.
 /// Decisions that hang on nothing in flight are given at once.
 pub fn decide_settled(
     state: &ReceiverState,
@@ -418,15 +419,28 @@ pub fn decide_settled(
     let on_alerts = matches!(decision, Decision::Duplicate | Decision::Act)
         && matches!(note, Notification::Alerts { resolved, alerts }
             if alerts.iter().any(|id| state.claimed.contains(&(*id, *resolved))));
-    (!(on_cooldown || on_alerts)).then_some(decision)
+    let on_steps = matches!(
+        decision,
+        Decision::Reverse { .. } | Decision::NothingToReverse
+    ) && on_resolved == OnResolved::Reverse
+        && firing_in_flight(state, note);
+    (!(on_cooldown || on_alerts || on_steps)).then_some(decision)
+}
+
+/// Whether a step in flight claimed one of the alerts this notification names, as firing:
+/// a resolution that reverses their steps waits for it (until it settles, its step is not
+/// known).
+fn firing_in_flight(state: &ReceiverState, note: &Notification) -> bool {
+    matches!(note, Notification::Alerts { alerts, .. }
+        if alerts.iter().any(|id| state.claimed.contains(&(*id, false))))
 }
 
 /// Decides, and claims what one action in flight needs: the notification's new alerts
 /// (copies of it that arrive meanwhile wait for its result) and, with a cooldown, the
 /// cooldown (so do other triggers); `None` when the trigger must wait
-/// ([`decide_settled`]). For receivers whose triggers may run side by side (any but
-/// `onResolved: reverse`); [`settle`] ends the claim. A dry run claims nothing: it
-/// decides.
+/// ([`decide_settled`]). For every trigger but a resolution that reverses (it decides,
+/// acts and records under the receiver's lock); [`settle`] ends the claim. A dry run
+/// claims nothing: it decides.
 pub fn reserve(
     state: &mut ReceiverState,
     note: &Notification,

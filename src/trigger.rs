@@ -406,11 +406,18 @@ fn acts_freely(policy: Option<crate::drivers::Policy>, note: &Notification) -> b
     })
 }
 
+/// Whether a trigger is a resolution of a receiver that undoes its alerts' steps.
+fn reverses(on_resolved: OnResolved, note: &Notification) -> bool {
+    on_resolved == OnResolved::Reverse
+        && matches!(note, Notification::Alerts { resolved: true, .. })
+}
+
 /// Policy and action. A trigger acting freely ([`acts_freely`]) just acts; otherwise it
 /// claims its alerts and the cooldown under the receiver's lock, acts without it and settles
-/// the claim by the result ([`claim_and_act`]); with `onResolved: reverse`, decide → act →
-/// record runs under the lock, so that it is atomic. A dry run decides under the lock, acts
-/// without it, and claims and records nothing.
+/// the claim by the result ([`claim_and_act`]); a resolution that reverses ([`reverses`])
+/// waits for its alerts' steps in flight, then decides → acts → records under the lock, so
+/// that it is atomic. A dry run decides under the lock, acts without it, and claims and
+/// records nothing.
 async fn run(
     app: &App,
     claims: &Claims,
@@ -444,10 +451,11 @@ async fn run(
         // What a real trigger would do now (once a claim in flight its answer hangs on has
         // settled); the lock is not held while Cattle is read, so a dry run never holds back
         // a real trigger, nor claims an alert one is sending.
-        let decision = when_settled(&lease, |state, now| {
+        let (state, decision, _) = when_settled(&lease, |state, now| {
             policy::decide_settled(state, note, p.on_resolved, p.cooldown_seconds, now)
         })
         .await;
+        drop(state);
         return match then(decision, p.on_resolved) {
             Then::Step(step) => execute(step).await,
             Then::Answer(outcome) => Ok(outcome),
@@ -463,16 +471,19 @@ async fn run(
         }
         execute(step).await
     };
-    // A reversal needs the receiver's whole history settled before deciding: those
-    // receivers' triggers run one at a time. The others run side by side (and their steps
-    // can share a batch): a trigger claims its alerts and the cooldown under the lock, acts
-    // without it, and keeps or releases the claim by the result — also if the action panics.
-    if p.on_resolved != OnResolved::Reverse {
+    // Triggers run side by side (and their steps can share a batch): each claims its alerts
+    // and the cooldown under the lock, acts without it, and keeps or releases the claim by
+    // the result — also if the action panics. Except a resolution that reverses: it undoes
+    // the steps its alerts took, so it waits until none of them is in flight, and decides,
+    // acts and records under the lock — no other trigger of the receiver claims or settles
+    // meanwhile, so two reversals cannot both undo one step.
+    if !reverses(p.on_resolved, note) {
         return claim_and_act(&lease, note, p.on_resolved, p.cooldown_seconds, act).await;
     }
-    let mut state = lease.lock().await;
-    let now = crate::unix_now();
-    let decision = policy::decide(&state, note, p.on_resolved, p.cooldown_seconds, now);
+    let (mut state, decision, now) = when_settled(&lease, |state, now| {
+        policy::decide_settled(state, note, p.on_resolved, p.cooldown_seconds, now)
+    })
+    .await;
     let outcome = match then(decision, p.on_resolved) {
         Then::Step(step) => act(step).await?,
         Then::Answer(outcome) => outcome,
@@ -497,10 +508,11 @@ async fn claim_and_act<Fut>(
 where
     Fut: Future<Output = Result<Outcome, Error>>,
 {
-    let (decision, claim) = when_settled(lease, |state, now| {
+    let (state, (decision, claim), _) = when_settled(lease, |state, now| {
         policy::reserve(state, note, on_resolved, cooldown_seconds, now)
     })
     .await;
+    drop(state);
     let result = match then(decision, on_resolved) {
         Then::Step(step) => AssertUnwindSafe(act(step)).catch_unwind().await,
         Then::Answer(outcome) => Ok(Ok(outcome)),
@@ -516,15 +528,17 @@ where
 /// `f`'s answer, given under the receiver's lock: while `f` says it hangs on a claim in
 /// flight (`None`), releases the lock and waits until a claim (alerts or the cooldown)
 /// settles, then asks again. The wake-up is asked for before the lock is released, so it
-/// cannot be missed.
+/// cannot be missed. Returns the lock, still held, with the answer and the time it was
+/// given at.
 async fn when_settled<T>(
     lease: &Lease<ReceiverId, policy::ReceiverState>,
     mut f: impl FnMut(&mut policy::ReceiverState, u64) -> Option<T>,
-) -> T {
+) -> (tokio::sync::MutexGuard<'_, policy::ReceiverState>, T, u64) {
     loop {
         let mut state = lease.lock().await;
-        if let Some(answer) = f(&mut state, crate::unix_now()) {
-            return answer;
+        let now = crate::unix_now();
+        if let Some(answer) = f(&mut state, now) {
+            return (state, answer, now);
         }
         let settled = state.settled().notified_owned();
         drop(state);

@@ -430,3 +430,35 @@ fn a_notification_naming_an_alert_in_flight_waits_for_its_result() {
     // {a, b}'s step covered a: the first sender's retry is a duplicate.
     assert_eq!(decide_settled(&s, &a, ign, 0, 3), Some(Decision::Duplicate));
 }
+
+#[test]
+fn a_reversal_waits_for_its_alerts_step_in_flight_and_undoes_it() {
+    let rev = OnResolved::Reverse;
+    let mut s = ReceiverState::default();
+    // f1 fires: its step is claimed and in flight.
+    let (d, claim) = reserved(&mut s, &note(FIRING), rev, 0, 1000);
+    assert_eq!(d, Decision::Act);
+    assert!(
+        firing_in_flight(&s, &note(RESOLVED)),
+        "f1's resolution waits"
+    );
+    let other = r#"{"status":"resolved","alerts":[{"status":"resolved","fingerprint":"f9","startsAt":"2026-11-29T10:00:00Z"}]}"#;
+    assert!(
+        !firing_in_flight(&s, &note(other)),
+        "another alert's does not"
+    );
+    // Decided now, the resolution would find no step to undo: it waits (a dry run too).
+    assert_eq!(
+        decide(&s, &note(RESOLVED), rev, 0, 1001),
+        Decision::NothingToReverse
+    );
+    assert_eq!(decide_settled(&s, &note(RESOLVED), rev, 0, 1001), None);
+    assert!(decide_settled(&s, &note(other), rev, 0, 1001).is_some());
+    // Once the step settles (it scaled by 2), the resolution undoes exactly it.
+    settle(&mut s, claim, Some(2));
+    assert!(!firing_in_flight(&s, &note(RESOLVED)));
+    assert_eq!(
+        decide_settled(&s, &note(RESOLVED), rev, 0, 1002),
+        Some(Decision::Reverse { delta: -2 })
+    );
+}

@@ -1043,6 +1043,65 @@ async fn distinct_alerts_share_writes_and_a_failed_write_leaves_them_unremembere
     assert_eq!(edge.scale_of("1a5", "1s1").await, 23);
 }
 
+/// A receiver that reverses resolved alerts claims its firing alerts as the others do, so
+/// that distinct alerts share writes; a resolution waits for the step its alert has in
+/// flight, then undoes exactly that step.
+#[tokio::test]
+async fn a_reversing_receiver_shares_writes_and_its_resolutions_wait_for_their_steps() {
+    let (edge, urls) = group_edge(&[ScaleServiceConfig {
+        max: 100,
+        on_resolved: OnResolved::Reverse,
+        ..scale("1s1")
+    }])
+    .await;
+    let url = urls[0].clone();
+    let first = http(Method::POST, &url, None, &[], None).await;
+    assert_eq!(answer(&first), (200, "scaled".into(), 2, 3));
+    edge.clear_faults().await;
+    edge.fault(
+        r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "method": "PUT", "latencyMs": 50}"#,
+    )
+    .await;
+    edge.clear_calls().await;
+    let sent = join_all((0..20).map(|i| {
+        let (url, body) = (url.clone(), firing(&format!("r{i}")));
+        async move { notify(&url, &body).await }
+    }))
+    .await;
+    assert!(
+        sent.iter().all(|r| answer(r).1 == "scaled"),
+        "{:?}",
+        sent.iter().map(answer).collect::<Vec<_>>()
+    );
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 23);
+    let writes = writes_of_1s1(&edge).await;
+    assert!(writes < 10, "{writes} Cattle writes for 20 alerts");
+
+    // A slow step for one more alert, and its resolution sent while the step is in flight.
+    edge.clear_faults().await;
+    edge.fault(
+        r#"{"pathPrefix": "/v2-beta/projects/1a5/services", "method": "PUT", "latencyMs": 1500}"#,
+    )
+    .await;
+    edge.clear_calls().await;
+    let step = spawn_trigger(&url, Some(firing("late")));
+    assert!(
+        eventually(|| put_reached(&edge)).await,
+        "the step's write reached Cattle"
+    );
+    let resolved = r#"{"status":"resolved","alerts":[{"status":"resolved","fingerprint":"late","startsAt":"2026-11-29T10:00:00Z"}]}"#;
+    let undo = spawn_trigger(&url, Some(resolved.to_owned()));
+    assert_eq!(
+        answer(&answered(step).await),
+        (200, "scaled".into(), 23, 24)
+    );
+    assert_eq!(
+        answer(&answered(undo).await),
+        (200, "scaled".into(), 24, 23)
+    );
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 23);
+}
+
 /// A dry run with an alert claims nothing: the real notification sent while the dry run
 /// waits on Cattle acts (it is not taken for a duplicate of the dry run).
 #[tokio::test]
