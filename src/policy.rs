@@ -1,8 +1,8 @@
 //! Whether a trigger should act, and how (docs/triggers.md, "Policy"): duplicate
 //! Alertmanager/Grafana notifications, resolved notifications (`onResolved`), cooldowns.
 //! Decisions over a receiver's in-memory state (pure but for the wake-up of waiting
-//! triggers), made under the receiver's lock: with a reversal the trigger path holds it
-//! from `decide` through the action to `record`; otherwise a trigger `reserve`s its alerts
+//! triggers), made under the receiver's lock: a resolution that reverses holds it from
+//! [`decide_settled`] through the action to `record`; any other trigger `reserve`s its alerts
 //! and the cooldown under it, acts without it and `settle`s the claim by the result, and a
 //! trigger whose decision hangs on that result waits for it ([`decide_settled`]). Either way
 //! two copies of one notification never both act, nor two successful steps fall within one
@@ -233,6 +233,18 @@ impl ReceiverState {
         remembered || self.claimed.contains(&(*id, resolved))
     }
 
+    /// Whether this notification's alert needs no action: it was handled in this phase, or
+    /// is claimed for it — or, on a receiver that reverses, it is a firing of an alert whose
+    /// resolution was handled already. Such a firing arrived late (it waited for a step in
+    /// flight while the resolution came); acting on it would leave a step that no
+    /// resolution undoes. (An alert that fires again has a new `startsAt`: a new id.)
+    fn done(&self, id: &AlertId, resolved: bool, on_resolved: OnResolved) -> bool {
+        self.handled(id, resolved)
+            || (!resolved
+                && on_resolved == OnResolved::Reverse
+                && self.find(id).is_some_and(|r| r.resolved))
+    }
+
     fn entry(&mut self, id: AlertId) -> &mut Remembered {
         let at = match self.alerts.iter().position(|r| r.id == id) {
             Some(i) => i,
@@ -308,7 +320,11 @@ pub fn decide(
     now: u64,
 ) -> Decision {
     if let Notification::Alerts { resolved, alerts } = note {
-        if !alerts.is_empty() && alerts.iter().all(|id| state.handled(id, *resolved)) {
+        if !alerts.is_empty()
+            && alerts
+                .iter()
+                .all(|id| state.done(id, *resolved, on_resolved))
+        {
             return Decision::Duplicate;
         }
         if *resolved {
@@ -461,7 +477,7 @@ pub fn reserve(
         claim.resolved = *resolved;
         for id in alerts {
             // An alert named twice in one notification is claimed once.
-            if !state.handled(id, *resolved) {
+            if !state.done(id, *resolved, on_resolved) {
                 state.claimed.push((*id, *resolved));
                 claim.alerts.push(*id);
             }

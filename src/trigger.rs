@@ -397,13 +397,10 @@ struct Sent {
 }
 
 /// Whether a trigger acts without the receiver's policy memory: its receiver has no policy,
-/// or one without cooldown or reversal and the trigger names no alert.
+/// or one without cooldown and the trigger names no alert (nothing to claim, and no
+/// resolution will undo its step).
 fn acts_freely(policy: Option<crate::drivers::Policy>, note: &Notification) -> bool {
-    policy.is_none_or(|p| {
-        p.cooldown_seconds == 0
-            && p.on_resolved != OnResolved::Reverse
-            && *note == Notification::Plain
-    })
+    policy.is_none_or(|p| p.cooldown_seconds == 0 && *note == Notification::Plain)
 }
 
 /// Whether a trigger is a resolution of a receiver that undoes its alerts' steps.

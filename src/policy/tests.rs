@@ -462,3 +462,38 @@ fn a_reversal_waits_for_its_alerts_step_in_flight_and_undoes_it() {
         Some(Decision::Reverse { delta: -2 })
     );
 }
+
+/// A firing that waited for a step in flight while its alert's resolution came (and found
+/// nothing to undo) must not act after it: its step would never be undone.
+#[test]
+fn a_firing_that_waited_past_its_alerts_resolution_does_not_act() {
+    let rev = OnResolved::Reverse;
+    let a =
+        r#"{"status":"firing","alerts":[{"fingerprint":"a","startsAt":"2026-11-29T10:00:00Z"}]}"#;
+    let ab = r#"{"status":"firing","alerts":[{"fingerprint":"a","startsAt":"2026-11-29T10:00:00Z"},{"fingerprint":"b","startsAt":"2026-11-29T10:00:00Z"}]}"#;
+    let b_resolved = r#"{"status":"resolved","alerts":[{"status":"resolved","fingerprint":"b","startsAt":"2026-11-29T10:00:00Z"}]}"#;
+    let mut s = ReceiverState::default();
+    let (_, first) = reserved(&mut s, &note(a), rev, 0, 1000);
+    // {a, b} waits for a's step; b's resolution does not, and finds nothing to undo.
+    assert_eq!(reserve(&mut s, &note(ab), rev, 0, 1001).map(|r| r.0), None);
+    let undo = decide_settled(&s, &note(b_resolved), rev, 0, 1001);
+    assert_eq!(undo, Some(Decision::NothingToReverse));
+    record(
+        &mut s,
+        &note(b_resolved),
+        Decision::NothingToReverse,
+        0,
+        1001,
+    );
+    settle(&mut s, first, Some(1));
+    // Then {a, b} decides: a was acted on, b resolved before it: nothing to do.
+    let (d, claim) = reserved(&mut s, &note(ab), rev, 0, 1002);
+    assert_eq!(d, Decision::Duplicate);
+    settle(&mut s, claim, Some(0));
+    // Elsewhere a late firing still acts: with onResolved: trigger, b's resolution acted.
+    let mut t = ReceiverState::default();
+    let trig = OnResolved::Trigger;
+    let (_, r) = reserved(&mut t, &note(b_resolved), trig, 0, 1000);
+    settle(&mut t, r, Some(1));
+    assert_eq!(reserved(&mut t, &note(ab), trig, 0, 1001).0, Decision::Act);
+}

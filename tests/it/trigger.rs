@@ -978,6 +978,19 @@ async fn notify(url: &str, body: &str) -> Reply {
     http(Method::POST, url, None, &json, Some(body)).await
 }
 
+/// The answers to 20 distinct alerts sent at once to an up-by-one receiver of 1s1 at 3:
+/// each scaled, 1s1 at 23, in fewer than 10 Cattle writes (the calls cleared before).
+async fn scaled_in_shared_writes(edge: &Edge, sent: Vec<Reply>) {
+    assert!(
+        sent.iter().all(|r| answer(r).1 == "scaled"),
+        "{:?}",
+        sent.iter().map(answer).collect::<Vec<_>>()
+    );
+    assert_eq!(edge.scale_of("1a5", "1s1").await, 23);
+    let writes = writes_of_1s1(edge).await;
+    assert!(writes < 10, "{writes} Cattle writes for 20 alerts");
+}
+
 /// A batch that fails on its write (its scale trusted, so no read before it), not on a
 /// read: every trigger of it fails, the scale is as it was, and each retry applies once.
 #[tokio::test]
@@ -1028,15 +1041,7 @@ async fn distinct_alerts_share_writes_and_a_failed_write_leaves_them_unremembere
         .await;
     edge.clear_calls().await;
     // The retries act, each once, in shared writes.
-    let retried = send_all(20).await;
-    assert!(
-        retried.iter().all(|r| answer(r).1 == "scaled"),
-        "{:?}",
-        retried.iter().map(answer).collect::<Vec<_>>()
-    );
-    assert_eq!(edge.scale_of("1a5", "1s1").await, 23);
-    let writes = writes_of_1s1(&edge).await;
-    assert!(writes < 10, "{writes} Cattle writes for 20 alerts");
+    scaled_in_shared_writes(&edge, send_all(20).await).await;
     // Copies of them are duplicates now.
     let copies = send_all(20).await;
     assert!(copies.iter().all(|r| answer(r).1 == "duplicate"));
@@ -1068,14 +1073,7 @@ async fn a_reversing_receiver_shares_writes_and_its_resolutions_wait_for_their_s
         async move { notify(&url, &body).await }
     }))
     .await;
-    assert!(
-        sent.iter().all(|r| answer(r).1 == "scaled"),
-        "{:?}",
-        sent.iter().map(answer).collect::<Vec<_>>()
-    );
-    assert_eq!(edge.scale_of("1a5", "1s1").await, 23);
-    let writes = writes_of_1s1(&edge).await;
-    assert!(writes < 10, "{writes} Cattle writes for 20 alerts");
+    scaled_in_shared_writes(&edge, sent).await;
 
     // A slow step for one more alert, and its resolution sent while the step is in flight.
     edge.clear_faults().await;
