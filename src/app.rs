@@ -174,7 +174,6 @@ impl App {
         self.revocations
             .get_with(
                 &name as &dyn Pair<ReceiverId>,
-                Instant::now(),
                 || (project.to_owned(), id),
                 look_up,
                 |v| expiry.of(v),

@@ -59,29 +59,20 @@ impl JsonObject {
 
     pub fn value(&mut self, key: &'static str, value: &serde_json::Value) -> &mut Self {
         use serde_json::Value;
-        self.key(key);
         // The scalars a trigger's details hold are written directly; serde's serializer
         // costs more than the field (docs/serving.md, "What a trigger costs").
         match value {
-            Value::String(s) => json_str(&mut self.buf, s),
-            Value::Bool(b) => self
-                .buf
-                .extend_from_slice(if *b { b"true" } else { b"false" }),
-            Value::Number(n) if n.is_i64() || n.is_u64() => {
-                let mut b = itoa::Buffer::new();
-                let text = match (n.as_i64(), n.as_u64()) {
-                    (Some(i), _) => b.format(i),
-                    (None, Some(u)) => b.format(u),
-                    (None, None) => unreachable!("checked to be an integer"),
-                };
-                self.buf.extend_from_slice(text.as_bytes());
-            }
-            // A Value always serializes.
+            Value::String(s) => self.str(key, s),
+            Value::Bool(b) => self.bool(key, *b),
+            Value::Number(n) if n.is_i64() => self.int(key, n.as_i64().unwrap_or_default()),
+            Value::Number(n) if n.is_u64() => self.int(key, n.as_u64().unwrap_or_default()),
             _ => {
+                self.key(key);
+                // A Value always serializes.
                 let _ = serde_json::to_writer(&mut self.buf, value);
+                self
             }
         }
-        self
     }
 
     pub fn finish(mut self) -> Vec<u8> {

@@ -433,22 +433,21 @@ pub fn decide_settled(
         && cooldown_seconds > 0
         && state.cooldown_claimed;
     let on_alerts = matches!(decision, Decision::Duplicate | Decision::Act)
-        && matches!(note, Notification::Alerts { resolved, alerts }
-            if alerts.iter().any(|id| state.claimed.contains(&(*id, *resolved))));
+        && matches!(note, Notification::Alerts { resolved, .. }
+            if claimed_in(state, note, *resolved));
+    // A reversal's steps are known once no step of its alerts (as firing) is in flight.
     let on_steps = matches!(
         decision,
         Decision::Reverse { .. } | Decision::NothingToReverse
-    ) && on_resolved == OnResolved::Reverse
-        && firing_in_flight(state, note);
+    ) && claimed_in(state, note, false);
     (!(on_cooldown || on_alerts || on_steps)).then_some(decision)
 }
 
-/// Whether a step in flight claimed one of the alerts this notification names, as firing:
-/// a resolution that reverses their steps waits for it (until it settles, its step is not
-/// known).
-fn firing_in_flight(state: &ReceiverState, note: &Notification) -> bool {
+/// Whether a step in flight claimed one of the alerts this notification names, in the phase
+/// `resolved` (or firing).
+fn claimed_in(state: &ReceiverState, note: &Notification, resolved: bool) -> bool {
     matches!(note, Notification::Alerts { alerts, .. }
-        if alerts.iter().any(|id| state.claimed.contains(&(*id, false))))
+        if alerts.iter().any(|id| state.claimed.contains(&(*id, resolved))))
 }
 
 /// Decides, and claims what one action in flight needs: the notification's new alerts

@@ -439,12 +439,12 @@ fn a_reversal_waits_for_its_alerts_step_in_flight_and_undoes_it() {
     let (d, claim) = reserved(&mut s, &note(FIRING), rev, 0, 1000);
     assert_eq!(d, Decision::Act);
     assert!(
-        firing_in_flight(&s, &note(RESOLVED)),
+        claimed_in(&s, &note(RESOLVED), false),
         "f1's resolution waits"
     );
     let other = r#"{"status":"resolved","alerts":[{"status":"resolved","fingerprint":"f9","startsAt":"2026-11-29T10:00:00Z"}]}"#;
     assert!(
-        !firing_in_flight(&s, &note(other)),
+        !claimed_in(&s, &note(other), false),
         "another alert's does not"
     );
     // Decided now, the resolution would find no step to undo: it waits (a dry run too).
@@ -456,7 +456,7 @@ fn a_reversal_waits_for_its_alerts_step_in_flight_and_undoes_it() {
     assert!(decide_settled(&s, &note(other), rev, 0, 1001).is_some());
     // Once the step settles (it scaled by 2), the resolution undoes exactly it.
     settle(&mut s, claim, Some(2));
-    assert!(!firing_in_flight(&s, &note(RESOLVED)));
+    assert!(!claimed_in(&s, &note(RESOLVED), false));
     assert_eq!(
         decide_settled(&s, &note(RESOLVED), rev, 0, 1002),
         Some(Decision::Reverse { delta: -2 })
